@@ -1,0 +1,41 @@
+# Entry points. `make test` is what CI runs; `make demo` runs the main job on the lab.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+# A collections path that resolves luo.liveupdate to this checkout.
+COLL := $(ROOT)/build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLL)
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: venv collection-link test unit sanity lint molecule lab-deps demo clean
+
+venv:
+	@tools/setup-venv
+
+collection-link:
+	@mkdir -p $(COLL)/ansible_collections/luo
+	@ln -sfn $(ROOT) $(COLL)/ansible_collections/luo/liveupdate
+
+## The whole test suite: unit, sanity (zero ignores), lint, then the lab scenarios.
+test: unit sanity lint molecule
+
+unit: venv collection-link
+	PYTHONPATH=$(COLL) $(VENV)/bin/python -m pytest -q tests/unit
+
+sanity: venv
+	tools/sanity
+
+lint: venv collection-link
+	$(VENV)/bin/ansible-lint --profile production
+
+lab-deps:
+	lab/install-deps
+
+molecule: venv collection-link lab-deps
+	tools/molecule-all
+
+demo: venv collection-link lab-deps
+	tools/demo
+
+clean:
+	rm -rf build

@@ -1,0 +1,224 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gather what a live update depends on, from a Host (see host.py). Read only.
+
+The facts keep full details (the whole kernel config) for readiness.py;
+``public`` trims them to what the info module returns.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kimage, luo, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils.readiness import kho_switched_on
+
+DEVICE = '/dev/liveupdate'
+# debugfs: present when KHO is on; "in" only when this boot received KHO state.
+KHO_DEBUGFS_OUT = '/sys/kernel/debug/kho/out'
+KHO_DEBUGFS_IN = '/sys/kernel/debug/kho/in'
+KEXEC_FILE_FLAG = '--kexec-file-syscall'
+
+
+def gather(host, probe_device=False):
+    """All facts about the running host."""
+    kernel = running_kernel(host)
+    params = cmdline_facts(host)
+    sysd = systemd_facts(host)
+    return {
+        'kernel': kernel,
+        'cmdline': params,
+        'device': device_facts(host, probe_device),
+        'kho': kho_facts(host, kernel, params, sysd),
+        'kexec': kexec_facts(host),
+        'systemd': sysd,
+    }
+
+
+def running_kernel(host):
+    """Release, arch, page size, config and the ABI strings of the running kernel's image."""
+    release = host.read('/proc/sys/kernel/osrelease') or os.uname().release
+    found = kconfig.find_config(release, root=host.root)
+    config_source, config = (host.host_view(found[0]), found[1]) if found else (None, None)
+    facts = {
+        'release': release,
+        'arch': host.read('/proc/sys/kernel/arch') or os.uname().machine,
+        'page_size': os.sysconf('SC_PAGE_SIZE'),
+        'config_source': config_source,
+        'config': config,
+        'image': None,
+        'abi': None,
+        'payload_reason': None,
+    }
+    image_path = _running_image(host, release)
+    if image_path is None:
+        facts['payload_reason'] = 'no image for %s in /boot' % release
+        return facts
+    facts['image'] = host.host_view(image_path)
+    try:
+        image = kimage.inspect_image(image_path, root=host.root, run=host.run_bytes, which=host.which)
+    except kimage.KernelImageError as exc:
+        facts['payload_reason'] = str(exc)
+        return facts
+    facts['abi'] = abi_of(image)
+    facts['payload_reason'] = image.payload_reason
+    return facts
+
+
+def _running_image(host, release):
+    for candidate in ('/boot/vmlinuz-%s' % release, '/boot/Image-%s' % release, '/lib/modules/%s/vmlinuz' % release,
+                      '/usr/lib/modules/%s/vmlinuz' % release):
+        if os.path.isfile(host.path(candidate)):
+            return host.path(candidate)
+    return None
+
+
+def abi_of(image):
+    """{kho, luo, memfd} as single strings ('' joined when several), None when the payload was unreadable."""
+    if image.abi is None or not image.payload_readable:
+        return None
+    return {name: (' '.join(found) if found else None) for name, found in image.abi.items()}
+
+
+def cmdline_facts(host):
+    """The running command line and the LUO parameters in it."""
+    raw = host.read('/proc/cmdline', default='')
+    parsed = cmdline.parse(raw)
+    return {
+        'raw': raw,
+        'liveupdate': cmdline.get(parsed, 'liveupdate'),
+        'kho': cmdline.get(parsed, 'kho'),
+        'kho_scratch': cmdline.get(parsed, 'kho_scratch'),
+    }
+
+
+def device_facts(host, probe_device):
+    """/dev/liveupdate from stat(); opened (and closed at once) only when asked."""
+    info = luo.device_info(host.path(DEVICE))
+    facts = {
+        'path': DEVICE,
+        'present': info['exists'],
+        'char_device': info['is_char_device'],
+        'major_minor': info['devno'],
+        'probe': None,
+    }
+    if probe_device:
+        probe = luo.probe_device(host.path(DEVICE), misc_dev_path=host.path(luo.MISC_DEV_PATH))
+        facts['probe'] = dict(probe, path=DEVICE)
+    return facts
+
+
+def kho_facts(host, kernel, params, sysd):
+    """KHO switched on, and whether this boot received state (was a live update)."""
+    config = kernel['config']
+    enabled = bool(config) and config.get('KEXEC_HANDOVER') == 'y' and kho_switched_on(params, config)
+    incoming = None
+    if host.exists(KHO_DEBUGFS_IN):
+        incoming = True
+    elif host.exists(KHO_DEBUGFS_OUT):
+        incoming = False
+    elif sysd.get('kexec_count') is not None:
+        # systemd counts kexecs since the last cold boot; a kexec on a KHO kernel hands state over.
+        incoming = enabled and sysd['kexec_count'] > 0
+    return {'enabled': enabled, 'incoming': incoming}
+
+
+def kexec_facts(host):
+    """kexec-tools and the kernel's kexec switches."""
+    path = host.which('kexec')
+    facts = {
+        'path': host.host_view(path) if path else None,
+        'version': None,
+        'file_load_supported': False,
+        'loaded': host.read('/sys/kernel/kexec_loaded') == '1',
+        'load_disabled': host.read('/proc/sys/kernel/kexec_load_disabled') == '1',
+        'lockdown': parse_lockdown(host.read('/sys/kernel/security/lockdown')),
+    }
+    if path:
+        rc, out, err = host.run([path, '--version'])
+        if rc == 0:
+            facts['version'] = (out or err).strip().splitlines()[0] if (out or err).strip() else None
+        rc, out, err = host.run([path, '--help'])
+        facts['file_load_supported'] = KEXEC_FILE_FLAG in (out + err)
+    return facts
+
+
+def parse_lockdown(text):
+    """'none integrity [confidentiality]' -> 'confidentiality'; None when unknown."""
+    match = re.search(r'\[(\w+)\]', text or '')
+    return match.group(1) if match else None
+
+
+def systemd_facts(host):
+    """systemd's version, what it supports, KExecCount and the last live update's phases."""
+    facts = {'version': None, 'fdstore_preserve_supported': False, 'luo_session_supported': False,
+             'kexec_count': None, 'last_live_update_ms': None, 'error': None}
+    if not host.which('systemctl') or not host.exists('/run/systemd/system'):
+        facts['error'] = 'systemd is not the running init system'
+        return facts
+    try:
+        version = systemd.systemd_version(host.run)
+        facts.update(version=version, fdstore_preserve_supported=systemd.supports_fdstore_preserve(version),
+                     luo_session_supported=systemd.supports_luo_session(version))
+        if systemd.supports_kexec_timestamps(version):
+            kernel_start = systemd.kernel_start_from_uptime(host.read('/proc/uptime'), int(time.time() * 1000000))
+            update = systemd.live_update_facts(host.run, kernel_start_usec=kernel_start)
+            facts['kexec_count'] = update['kexec_count']
+            if update['kexec_count']:
+                facts['last_live_update_ms'] = update['phases']
+    except (systemd.SystemdError, ValueError) as exc:
+        facts['error'] = str(exc)
+    return facts
+
+
+def target(host, path):
+    """Facts of a target kernel image (raises kimage.KernelImageError for a bad file)."""
+    image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
+    config = image.config
+    source = image.config_source
+    if source and source != 'embedded':
+        source = host.host_view(source)
+    return {
+        'path': path,
+        'release': image.release,
+        'compression': image.compression,
+        'payload_readable': image.payload_readable,
+        'payload_reason': image.payload_reason,
+        'config_source': source,
+        'config': config,
+        'page_size': kconfig.page_size(config) if config else None,
+        'abi': abi_of(image),
+    }
+
+
+def public(facts):
+    """The facts as the info module returns them (config trimmed to the LUO options)."""
+    kernel = dict(facts['kernel'])
+    config = kernel.pop('config')
+    kernel.pop('payload_reason')
+    kernel['options'] = kconfig.luo_options(config) if config else None
+    return dict(facts, kernel=kernel, cautions=cautions(facts))
+
+
+def public_target(facts):
+    """A target's facts as returned (config trimmed to the LUO options)."""
+    result = dict(facts)
+    config = result.pop('config')
+    result.pop('page_size')
+    result['options'] = kconfig.luo_options(config) if config else None
+    return result
+
+
+def cautions(facts):
+    """What does not block but may surprise."""
+    found = []
+    lockdown = facts['kexec']['lockdown']
+    if lockdown and lockdown != 'none':
+        found.append('kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts'
+                     % lockdown)
+    if facts['systemd'].get('error'):
+        found.append(facts['systemd']['error'])
+    if facts['kexec']['loaded']:
+        found.append('a kernel is already staged for kexec (/sys/kernel/kexec_loaded=1): systemctl kexec will boot it')
+    return found

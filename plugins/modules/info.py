@@ -1,0 +1,325 @@
+#!/usr/bin/python
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: info
+short_description: Report whether a host can do a kernel live update with LUO
+version_added: 1.0.0
+description:
+  - Reads, and changes nothing, what a kernel live update with the Live Update Orchestrator (LUO) needs on the
+    host; the running kernel's config, its boot parameters, C(/dev/liveupdate), Kexec HandOver (KHO), kexec-tools
+    and the kernel's kexec switches, and systemd.
+  - Returns O(ignore:ready) and a list of O(ignore:reasons), one per blocker, each with an id, a message that names
+    what is missing and the fix.
+  - With O(target_kernel), also inspects that kernel image (release, config, the LUO ABI strings) and says whether it
+    can take over from the running kernel without losing or corrupting the preserved state.
+  - Never holds C(/dev/liveupdate) open; systemd needs it at boot, at shutdown and for C(LUOSession=) services.
+    Opening it at all is opt-in (O(probe_device)).
+author:
+  - LUO live update maintainers (@luo-liveupdate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  target_kernel:
+    description:
+      - Path on the managed host of a kernel image (bzImage/vmlinuz, arm64 Image or Image.gz) to check as the
+        target of a live update.
+      - Its config is taken from an embedded IKCONFIG, a C(config-RELEASE) file beside it, C(/boot/config-RELEASE)
+        or C(/lib/modules/RELEASE/config).
+      - When the image payload or its config cannot be read the answer is unknown, and unknown is never compatible.
+    type: path
+  probe_device:
+    description:
+      - Open C(/dev/liveupdate) once and close it at once, to tell a usable device from a busy (another opener, for
+        example systemd during a C(LUOSession=) service start) or broken (incoming state unreadable) one.
+      - Off by default so that a readiness check can never race systemd for the device.
+    type: bool
+    default: false
+notes:
+  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT) makes the module read every path below that directory and
+    run its commands from there; it exists for the collection's own tests only.
+seealso:
+  - module: luo.liveupdate.kernel_cmdline
+requirements:
+  - Linux. The facts about LUO mean something only on x86_64 and arm64.
+'''
+
+EXAMPLES = r'''
+- name: Check that the host is ready for live updates
+  luo.liveupdate.info:
+  register: luo
+
+- name: Stop here when it is not, with what to fix
+  ansible.builtin.assert:
+    that: luo.ready
+    fail_msg: "{{ luo.reasons | map(attribute='message') | join('; ') }}"
+
+- name: Check the target kernel too
+  luo.liveupdate.info:
+    target_kernel: /boot/vmlinuz-7.3.4
+  register: luo_target
+
+- name: Refuse a target that would lose or corrupt the state
+  ansible.builtin.assert:
+    that: luo_target.compatible
+    fail_msg: "{{ luo_target.target_reasons | map(attribute='fix') | join('; ') }}"
+
+- name: Tell a busy device from a missing one
+  luo.liveupdate.info:
+    probe_device: true
+'''
+
+RETURN = r'''
+ready:
+  description: True when nothing blocks a live update on this host (O(ignore:reasons) is empty).
+  returned: always
+  type: bool
+  sample: false
+reasons:
+  description: One entry per blocker, in the order to fix them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Stable identifier, for example C(kernel-config-liveupdate), C(cmdline-kho), C(device-missing).
+      type: str
+    message:
+      description: What is missing, with the values found.
+      type: str
+    fix:
+      description: What to do about it.
+      type: str
+  sample:
+    - id: cmdline-liveupdate
+      message: the running kernel was booted without liveupdate=on (liveupdate=absent)
+      fix: run luo.liveupdate.kernel_cmdline with liveupdate=on and kho=on, then reboot
+kernel:
+  description: The running kernel.
+  returned: always
+  type: dict
+  contains:
+    release:
+      description: C(uname -r).
+      type: str
+    arch:
+      description: C(uname -m).
+      type: str
+    page_size:
+      description: Page size in bytes.
+      type: int
+    config_source:
+      description: Where the config was read from, null when none was found.
+      type: str
+    options:
+      description: The LUO-relevant config options (without the C(CONFIG_) prefix) and their values; C(n) when unset.
+      type: dict
+    image:
+      description: The running kernel's image found in C(/boot), null when none was found.
+      type: str
+    abi:
+      description: The LUO ABI strings (C(kho), C(luo), C(memfd)) of the running kernel's image, null when unknown.
+      type: dict
+  sample:
+    release: 7.2.13
+    arch: x86_64
+    page_size: 4096
+    config_source: /boot/config-7.2.13
+    options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y, KEXEC_HANDOVER_ENABLE_DEFAULT: n}
+    image: /boot/vmlinuz-7.2.13
+    abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
+cmdline:
+  description: The running kernel's command line and the LUO parameters in it (null when absent).
+  returned: always
+  type: dict
+  contains:
+    raw:
+      description: C(/proc/cmdline).
+      type: str
+    liveupdate:
+      description: Value of C(liveupdate=).
+      type: str
+    kho:
+      description: Value of C(kho=).
+      type: str
+    kho_scratch:
+      description: Value of C(kho_scratch=).
+      type: str
+device:
+  description: C(/dev/liveupdate).
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: The device path.
+      type: str
+    present:
+      description: Whether it exists.
+      type: bool
+    char_device:
+      description: Whether it is a character device.
+      type: bool
+    major_minor:
+      description: C(MAJOR:MINOR), null when not a device.
+      type: str
+    probe:
+      description: Result of opening it once (O(probe_device)), null when not probed.
+      type: dict
+kho:
+  description: Kexec HandOver.
+  returned: always
+  type: dict
+  contains:
+    enabled:
+      description: KHO is switched on in this boot (C(kho=on), or on by default in the kernel config).
+      type: bool
+    incoming:
+      description: This boot received KHO state, that is it was a live update. Null when unknown.
+      type: bool
+kexec:
+  description: kexec-tools and the kernel's kexec switches.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Path of the kexec tool, null when not installed.
+      type: str
+    version:
+      description: Its version.
+      type: str
+    file_load_supported:
+      description: It supports C(kexec_file_load) (C(-s)).
+      type: bool
+    loaded:
+      description: A kernel is staged (C(/sys/kernel/kexec_loaded)).
+      type: bool
+    load_disabled:
+      description: C(kernel.kexec_load_disabled) is set.
+      type: bool
+    lockdown:
+      description: The kernel lockdown mode (C(none), C(integrity), C(confidentiality)), null when unknown.
+      type: str
+systemd:
+  description: The service manager.
+  returned: always
+  type: dict
+  contains:
+    version:
+      description: systemd's major version, null when systemd is not there.
+      type: int
+    fdstore_preserve_supported:
+      description: fd stores survive C(systemctl kexec) (systemd >= 261).
+      type: bool
+    luo_session_supported:
+      description: C(LUOSession=) is available (systemd >= 262).
+      type: bool
+    error:
+      description: Why systemd facts could not be read, null when they could.
+      type: str
+    kexec_count:
+      description: Live updates since the last cold boot (C(KExecCount)).
+      type: int
+    last_live_update_ms:
+      description: >-
+        Phases of the last live update in milliseconds (C(stopping), C(systemd_shutdown), C(kernel),
+        C(userspace)), from the shutdown timestamps systemd restored; null when this boot was not a live update.
+      type: dict
+cautions:
+  description: Conditions that do not block but may surprise, for example kernel lockdown (kexec then needs signed images).
+  returned: always
+  type: list
+  elements: str
+target:
+  description: The target kernel image.
+  returned: when O(target_kernel) is set
+  type: dict
+  contains:
+    path:
+      description: The image path.
+      type: str
+    release:
+      description: Its release string.
+      type: str
+    compression:
+      description: Payload compression (gzip, xz, zstd, lzma, lz4, bzip2, none).
+      type: str
+    payload_readable:
+      description: Whether the payload could be decompressed here.
+      type: bool
+    config_source:
+      description: Where its config came from (C(embedded) for IKCONFIG), null when none.
+      type: str
+    options:
+      description: Its LUO-relevant config options, null when its config is unknown.
+      type: dict
+    abi:
+      description: Its LUO ABI strings, null when unknown.
+      type: dict
+  sample:
+    path: /boot/vmlinuz-7.3.4
+    release: 7.3.4
+    compression: gzip
+    payload_readable: true
+    config_source: /boot/config-7.3.4
+    options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
+    abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
+compatible:
+  description: True when the target can take over from the running kernel with the state intact. Unknown is false.
+  returned: when O(target_kernel) is set
+  type: bool
+target_reasons:
+  description: Why the target is not compatible, same shape as O(ignore:reasons).
+  returned: when O(target_kernel) is set
+  type: list
+  elements: dict
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            target_kernel=dict(type='path'),
+            probe_device=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    host = Host.from_module(module)
+    facts = hostfacts.gather(host, probe_device=module.params['probe_device'])
+    reasons = readiness.host_reasons(facts)
+    result = dict(changed=False, ready=not reasons, reasons=reasons, **hostfacts.public(facts))
+
+    if module.params['target_kernel']:
+        if not os.path.isabs(module.params['target_kernel']):
+            module.fail_json(msg='target_kernel %s is relative: give the absolute path of the image on the managed host, '
+                             'for example /boot/vmlinuz-7.3.4' % module.params['target_kernel'], **result)
+        try:
+            target = hostfacts.target(host, module.params['target_kernel'])
+        except KernelImageError as exc:
+            module.fail_json(msg=str(exc), **result)
+        target_reasons = readiness.target_reasons(facts['kernel'], target)
+        result.update(target=hostfacts.public_target(target), compatible=not target_reasons,
+                      target_reasons=target_reasons)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

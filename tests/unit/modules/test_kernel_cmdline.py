@@ -1,0 +1,274 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+
+import pytest
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import bootloader
+from ansible_collections.luo.liveupdate.plugins.modules import kernel_cmdline
+
+# The fixture trees and stand-in tools are shared with the module_utils tests.
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'module_utils', 'fixtures', 'bootloader')
+DROPIN = 'etc/default/grub.d/90-luo-liveupdate.cfg'
+LUO = [{'name': 'liveupdate', 'value': 'on'}, {'name': 'kho', 'value': 'on'}]
+
+
+def install_tool(root, name, directory='usr/sbin'):
+    with open(os.path.join(FIXTURES, 'tools', name), encoding='utf-8') as handle:
+        text = handle.read()
+    if text.startswith('#!/usr/bin/env python\n'):
+        text = '#!%s\n%s' % (sys.executable, text.split('\n', 1)[1])
+    target = os.path.join(root, directory, name.replace('.py', ''))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.chmod(target, 0o755)
+
+
+def make_root(tmp_path, monkeypatch, tree, tools):
+    root = str(tmp_path / tree)
+    shutil.copytree(os.path.join(FIXTURES, 'trees', tree), root)
+    for tool in tools:
+        install_tool(root, *tool)
+    monkeypatch.setenv(bootloader.ROOT_ENV, root)
+    return root
+
+
+@pytest.fixture
+def debian(tmp_path, monkeypatch):
+    return make_root(tmp_path, monkeypatch, 'debian-grub', [('grub-mkconfig',), ('update-grub',)])
+
+
+@pytest.fixture
+def fedora(tmp_path, monkeypatch):
+    return make_root(tmp_path, monkeypatch, 'fedora-grubby', [('grubby.py',)])
+
+
+@pytest.fixture
+def sdboot(tmp_path, monkeypatch):
+    return make_root(tmp_path, monkeypatch, 'systemd-boot', [('kernel-install', 'usr/bin')])
+
+
+def read(root, path):
+    full = os.path.join(root, path)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding='utf-8') as handle:
+        return handle.read()
+
+
+def write(root, path, text):
+    full = os.path.join(root, path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+
+
+def tree_state(root):
+    state = {}
+    for directory, _dirs, files in os.walk(root):
+        for name in files:
+            if name == 'calls.log':
+                continue
+            path = os.path.join(directory, name)
+            with open(path, 'rb') as handle:
+                state[os.path.relpath(path, root)] = (handle.read(), stat.S_IMODE(os.stat(path).st_mode))
+    return state
+
+
+def test_grub_sets_params_and_reports(debian, run_module):
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert not result.failed, result
+    assert result['changed'] is True
+    assert result['backend'] == 'grub'
+    assert result['backend_evidence'] == ['%s/etc/default/grub exists' % debian,
+                                          'update-grub executable at %s/usr/sbin/update-grub' % debian,
+                                          'grub-mkconfig executable at %s/usr/sbin/grub-mkconfig' % debian]
+    assert result['cmdline_next'] == 'console=ttyS0 quiet liveupdate=on kho=on'
+    assert result['cmdline_running'] == 'BOOT_IMAGE=/boot/vmlinuz-7.3.4 root=/dev/vda1 ro console=ttyS0 quiet'
+    assert result['reboot_required'] is True
+    assert result['changed_files'] == [os.path.join(debian, 'boot/grub/grub.cfg'), os.path.join(debian, DROPIN)]
+    assert 'diff' not in result
+    assert read(debian, DROPIN).endswith('GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT liveupdate=on kho=on"\n')
+    assert '\tlinux\t/boot/vmlinuz-7.3.4 root=/dev/vda1 ro console=ttyS0 quiet liveupdate=on kho=on\n' in read(debian, 'boot/grub/grub.cfg')
+
+
+def test_grub_second_run_is_idempotent(debian, run_module):
+    run_module(kernel_cmdline.main, {'params': LUO})
+    before = tree_state(debian)
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert not result.failed
+    assert result['changed'] is False
+    assert result['changed_files'] == []
+    assert result['reboot_required'] is True
+    assert tree_state(debian) == before
+
+
+def test_reboot_not_required_when_running_kernel_has_the_params(debian, run_module):
+    write(debian, 'proc/cmdline', 'BOOT_IMAGE=/boot/vmlinuz-7.3.4 root=/dev/vda1 ro console=ttyS0 quiet liveupdate=on kho=on\n')
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert not result.failed and result['changed'] is True
+    assert result['reboot_required'] is False
+
+
+def test_reboot_required_for_a_removal_the_running_kernel_lacks(debian, run_module):
+    result = run_module(kernel_cmdline.main, {'params': [{'name': 'quiet', 'state': 'absent'}]})
+    assert not result.failed
+    assert result['cmdline_next'] == 'console=ttyS0'
+    assert result['reboot_required'] is True
+
+
+def test_check_mode_changes_nothing_and_reports(debian, run_module):
+    before = tree_state(debian)
+    result = run_module(kernel_cmdline.main, {'params': LUO}, check_mode=True)
+    assert not result.failed
+    assert result['changed'] is True
+    assert result['cmdline_next'] == 'console=ttyS0 quiet liveupdate=on kho=on'
+    assert result['changed_files'] == [os.path.join(debian, 'boot/grub/grub.cfg'), os.path.join(debian, DROPIN)]
+    assert tree_state(debian) == before
+    assert read(debian, 'calls.log') is None
+
+
+def test_diff_mode_shows_next_cmdline_and_dropin(debian, run_module):
+    result = run_module(kernel_cmdline.main, {'params': LUO}, check_mode=True, diff=True)
+    assert not result.failed
+    assert result['diff'][0] == {'before_header': 'next boot command line (grub)', 'after_header': 'next boot command line (grub)',
+                                 'before': 'console=ttyS0 quiet\n', 'after': 'console=ttyS0 quiet liveupdate=on kho=on\n'}
+    assert result['diff'][1]['before_header'] == os.path.join(debian, DROPIN)
+    assert result['diff'][1]['before'] == ''
+    assert result['diff'][1]['after'].endswith('"$GRUB_CMDLINE_LINUX_DEFAULT liveupdate=on kho=on"\n')
+    assert len(result['diff']) == 2
+
+
+def test_diff_mode_without_change(debian, run_module):
+    run_module(kernel_cmdline.main, {'params': LUO})
+    result = run_module(kernel_cmdline.main, {'params': LUO}, diff=True)
+    assert not result.failed and result['changed'] is False
+    assert result['diff'] == [{'before_header': 'next boot command line (grub)', 'after_header': 'next boot command line (grub)',
+                               'before': 'console=ttyS0 quiet liveupdate=on kho=on\n', 'after': 'console=ttyS0 quiet liveupdate=on kho=on\n'}]
+
+
+def test_custom_dropin_name(debian, run_module):
+    result = run_module(kernel_cmdline.main, {'params': LUO, 'grub_dropin': '99-live.cfg'})
+    assert not result.failed
+    assert read(debian, 'etc/default/grub.d/99-live.cfg') is not None
+    assert read(debian, DROPIN) is None
+    assert os.path.join(debian, 'etc/default/grub.d/99-live.cfg') in result['changed_files']
+
+
+def test_integer_value_is_written_in_decimal(debian, run_module):
+    result = run_module(kernel_cmdline.main, {'params': [{'name': 'loglevel', 'value': 7}]})
+    assert not result.failed
+    assert result['cmdline_next'] == 'console=ttyS0 quiet loglevel=7'
+
+
+def test_failed_update_grub_restores_and_fails_with_its_error(debian, run_module):
+    write(debian, 'fail-mkconfig', 'grub-mkconfig: error: out of disk space.\n')
+    before = tree_state(debian)
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert result.failed
+    assert result['msg'] == ('regenerating the boot configuration failed (%s/usr/sbin/update-grub exited with 1): grub-mkconfig: error: '
+                             'out of disk space.; the previous files were restored, nothing changed' % debian)
+    assert tree_state(debian) == before
+
+
+def test_grubby_backend(fedora, run_module):
+    result = run_module(kernel_cmdline.main, {'params': LUO + [{'name': 'rhgb', 'state': 'absent'}]}, diff=True)
+    assert not result.failed, result
+    assert result['backend'] == 'grubby'
+    assert result['changed'] is True
+    assert result['cmdline_next'] == 'root=UUID=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 ro rootflags=subvol=root quiet liveupdate=on kho=on'
+    assert os.path.join(fedora, 'etc/kernel/cmdline') in result['changed_files']
+    assert len(result['changed_files']) == 3
+    assert [d['before_header'] for d in result['diff']] == ['next boot command line (grubby)', os.path.join(fedora, 'etc/kernel/cmdline')]
+    result = run_module(kernel_cmdline.main, {'params': LUO + [{'name': 'rhgb', 'state': 'absent'}]})
+    assert result['changed'] is False
+
+
+def test_grubby_check_mode(fedora, run_module):
+    before = tree_state(fedora)
+    result = run_module(kernel_cmdline.main, {'params': LUO, 'kernel': 'DEFAULT'}, check_mode=True)
+    assert not result.failed and result['changed'] is True
+    assert result['changed_files'] == [os.path.join(fedora, 'etc/kernel/cmdline')]
+    assert tree_state(fedora) == before
+    assert '--update-kernel' not in read(fedora, 'calls.log')
+
+
+def test_kernel_install_backend(sdboot, run_module):
+    result = run_module(kernel_cmdline.main, {'params': LUO, 'bootloader': 'kernel-install'})
+    assert not result.failed, result
+    assert result['backend'] == 'kernel-install'
+    assert result['backend_evidence'][0] == 'chosen explicitly'
+    assert result['cmdline_next'].endswith('systemd.machine_id=9f8e7d6c5b4a39281706f5e4d3c2b1a0 liveupdate=on kho=on')
+    assert len(result['changed_files']) == 3
+    assert read(sdboot, 'etc/kernel/cmdline').endswith(' liveupdate=on kho=on\n')
+    result = run_module(kernel_cmdline.main, {'params': LUO, 'bootloader': 'kernel-install'})
+    assert result['changed'] is False
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'params': [{'name': 'liveupdate', 'value': True}]},
+     'value for liveupdate is the boolean True: YAML turned an unquoted word like `on` into a boolean; quote it: value: "on"'),
+    ({'params': [{'name': 'x', 'value': 1.5}]}, 'value for x is the number 1.5: YAML read it as a float'),
+    ({'params': [{'name': ''}]}, 'parameter name is empty'),
+    ({'params': [{'name': 'kho=on'}]}, 'parameter name \'kho=on\' contains "="'),
+    ({'params': [{'name': 'a b'}]}, "parameter name 'a b' contains whitespace"),
+    ({'params': [{'name': 'x', 'value': 'a"b'}]}, 'which contains a double quote'),
+    ({'params': [{'name': 'x', 'value': 'a\nb'}]}, 'which contains a newline'),
+    ({'params': []}, 'params is empty'),
+    ({'params': [{'name': 'kho'}, {'name': 'kho', 'state': 'absent'}]}, 'kho is listed twice in params'),
+    ({'params': LUO, 'grub_dropin': 'luo'}, "grub_dropin 'luo' does not end in .cfg"),
+    ({'params': LUO, 'grub_dropin': '../x.cfg'}, 'must be a plain file name'),
+    ({'params': LUO, 'bootloader': 'grubby'}, 'bootloader grubby was chosen but is not installed'),
+    ({'params': LUO, 'bootloader': 'kernel-install'}, 'bootloader kernel-install was chosen but is not installed'),
+    ({'params': LUO, 'bootloader': 'lilo'}, 'value of bootloader must be one of: auto, grub, grubby, kernel-install, got: lilo'),
+    ({'params': [{'value': 'on'}]}, 'missing required arguments: name'),
+    ({}, 'missing required arguments: params'),
+])
+def test_bad_input_fails_and_changes_nothing(debian, run_module, args, message):
+    before = tree_state(debian)
+    result = run_module(kernel_cmdline.main, args)
+    assert result.failed
+    assert message in result['msg']
+    assert tree_state(debian) == before
+
+
+def test_no_bootloader_found(tmp_path, monkeypatch, run_module):
+    monkeypatch.setenv(bootloader.ROOT_ENV, str(tmp_path))
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert result.failed
+    assert result['msg'].startswith('no supported boot configuration found under %s' % tmp_path)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_no_writable_config(debian, monkeypatch, run_module):
+    before = tree_state(debian)
+    monkeypatch.setattr(bootloader.os, 'access', lambda path, mode: not path.endswith('.cfg') and not path.endswith('grub.d'))
+    result = run_module(kernel_cmdline.main, {'params': LUO})
+    assert result.failed
+    assert result['msg'] == 'cannot write %s/%s: permission denied; run the task as root (become: true)' % (debian, DROPIN)
+    assert tree_state(debian) == before
+
+
+def test_grubby_value_with_spaces_is_refused(fedora, run_module):
+    before = tree_state(fedora)
+    result = run_module(kernel_cmdline.main, {'params': [{'name': 'dyndbg', 'value': 'file x.c +p'}]})
+    assert result.failed
+    assert "grubby splits --args at whitespace" in result['msg']
+    assert tree_state(fedora) == before
+
+
+def test_command_runner_uses_run_command_in_the_c_locale():
+    calls = []
+
+    class FakeModule(object):
+        def run_command(self, argv, environ_update=None):
+            calls.append((argv, environ_update))
+            return 0, 'out', 'err'
+    assert kernel_cmdline.command_runner(FakeModule())(['true']) == (0, 'out', 'err')
+    assert calls == [(['true'], {'LC_ALL': 'C'})]
