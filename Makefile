@@ -20,7 +20,7 @@ collection-link:
 test: unit sanity lint molecule
 
 unit: venv collection-link
-	PYTHONPATH=$(COLL) $(VENV)/bin/python -m pytest -q tests/unit
+	$(VENV)/bin/python -m pytest -q tests/unit
 
 sanity: venv
 	tools/sanity

@@ -39,7 +39,12 @@ def gather(host, probe_device=False):
 def running_kernel(host):
     """Release, arch, page size, config and the ABI strings of the running kernel's image."""
     release = host.read('/proc/sys/kernel/osrelease') or os.uname().release
-    found = kconfig.find_config(release, root=host.root)
+    config_error = None
+    try:
+        found = kconfig.find_config(release, root=host.root)
+    except kconfig.KernelConfigError as exc:
+        # A config that exists but cannot be read: unknown, with the reason (readiness shows it).
+        found, config_error = None, str(exc)
     config_source, config = (host.host_view(found[0]), found[1]) if found else (None, None)
     facts = {
         'release': release,
@@ -47,6 +52,7 @@ def running_kernel(host):
         'page_size': os.sysconf('SC_PAGE_SIZE'),
         'config_source': config_source,
         'config': config,
+        'config_error': config_error,
         'image': None,
         'abi': None,
         'payload_reason': None,
@@ -104,7 +110,11 @@ def device_facts(host, probe_device):
         'probe': None,
     }
     if probe_device:
-        probe = luo.probe_device(host.path(DEVICE), misc_dev_path=host.path(luo.MISC_DEV_PATH))
+        try:
+            probe = luo.probe_device(host.path(DEVICE), misc_dev_path=host.path(luo.MISC_DEV_PATH))
+        except ValueError as exc:
+            # sysfs names the registered device in a form this code does not read: report, don't crash.
+            probe = {'state': 'error', 'errno': None, 'message': str(exc)}
         facts['probe'] = dict(probe, path=DEVICE)
     return facts
 
@@ -177,7 +187,8 @@ def target(host, path):
     image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
     config = image.config
     source = image.config_source
-    if source and source != 'embedded':
+    if source:
+        # A config file's path, or "IMAGE (embedded IKCONFIG)": both name a path below the root.
         source = host.host_view(source)
     return {
         'path': path,
@@ -196,6 +207,7 @@ def public(facts):
     """The facts as the info module returns them (config trimmed to the LUO options)."""
     kernel = dict(facts['kernel'])
     config = kernel.pop('config')
+    kernel.pop('config_error')
     kernel.pop('payload_reason')
     kernel['options'] = kconfig.luo_options(config) if config else None
     return dict(facts, kernel=kernel, cautions=cautions(facts))

@@ -27,8 +27,13 @@ def reason(reason_id, message, fix):
     return {'id': reason_id, 'message': message, 'fix': fix}
 
 
-def config_reasons(config, release, source, prefix='kernel'):
-    """Blockers from a kernel config dict (None = not found) of ``release``."""
+def config_reasons(config, release, source, prefix='kernel', error=None):
+    """Blockers from a kernel config dict (None = not found, or unreadable as ``error`` says) of ``release``."""
+    if config is None and error:
+        return [reason(
+            prefix + '-config-unreadable',
+            'the kernel config of %s cannot be read, so its LUO support is unknown: %s' % (release, error),
+            'make the config readable (run with become: true) or reinstall it from the kernel package')]
     if config is None:
         return [reason(
             prefix + '-config-unknown',
@@ -139,7 +144,7 @@ def host_reasons(facts):
     """Every blocker for a live update on this host, in the order a user should fix them."""
     kernel = facts['kernel']
     found = arch_reasons(kernel['arch'])
-    config_found = config_reasons(kernel['config'], kernel['release'], kernel['config_source'])
+    config_found = config_reasons(kernel['config'], kernel['release'], kernel['config_source'], error=kernel.get('config_error'))
     cmdline_found = cmdline_reasons(facts['cmdline'], kernel['config'])
     found += config_found + cmdline_found
     found += device_reasons(facts['device'], config_ok=not config_found, cmdline_ok=not cmdline_found)

@@ -232,8 +232,9 @@ systemd:
       type: int
     last_live_update_ms:
       description: >-
-        Phases of the last live update in milliseconds (C(stopping), C(systemd_shutdown), C(kernel),
-        C(userspace)), from the shutdown timestamps systemd restored; null when this boot was not a live update.
+        Phases of the last live update in milliseconds (C(stopping), C(exit), C(systemd_shutdown), C(kexec),
+        C(kernel), C(initrd), C(userspace) and their C(total)), from the shutdown timestamps systemd restored; a
+        phase that cannot be computed is null; null when this boot was not a live update.
       type: dict
 cautions:
   description: Conditions that do not block but may surprise, for example kernel lockdown (kexec then needs signed images).
@@ -257,8 +258,11 @@ target:
     payload_readable:
       description: Whether the payload could be decompressed here.
       type: bool
+    payload_reason:
+      description: Why the payload could not be read and what would read it, null when it was read.
+      type: str
     config_source:
-      description: Where its config came from (C(embedded) for IKCONFIG), null when none.
+      description: Where its config came from (for a config built into the image, its path followed by "(embedded IKCONFIG)"), null when none.
       type: str
     options:
       description: Its LUO-relevant config options, null when its config is unknown.

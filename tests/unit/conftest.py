@@ -4,10 +4,27 @@
 from __future__ import annotations
 
 import json
+import os
 
-import pytest
+# Import the collection through Ansible's collection loader, as Ansible does, so that
+# plugins (the action plugin) and module_utils load the same way in tests as in a run.
+# The path must be set before Ansible reads its configuration, and come first so an
+# installed copy of the collection cannot shadow this checkout.
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+_CHECKOUT = os.path.join(_REPO, 'build', 'collections')
+_LINK = os.path.join(_CHECKOUT, 'ansible_collections', 'luo', 'liveupdate')
+if not os.path.lexists(_LINK):
+    os.makedirs(os.path.dirname(_LINK), exist_ok=True)
+    os.symlink(_REPO, _LINK)
+os.environ['ANSIBLE_COLLECTIONS_PATH'] = _CHECKOUT
+os.environ['ANSIBLE_COLLECTIONS_SCAN_SYS_PATH'] = 'false'
 
-from ansible.module_utils.testing import patch_module_args
+import pytest  # noqa: E402  pylint: disable=wrong-import-position
+
+from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
+from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: disable=wrong-import-position
+
+init_plugin_loader()
 
 
 class ModuleResult(dict):

@@ -1,0 +1,86 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for luo.liveupdate.live_update: wires the flow to Ansible's connection."""
+from __future__ import annotations
+
+import time
+
+from ansible.errors import AnsibleError
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
+
+display = Display()
+
+ARGUMENT_SPEC = dict(
+    kernel=dict(type='path'),
+    initrd=dict(type='path'),
+    cmdline=dict(type='str'),
+    reuse_cmdline=dict(type='bool'),
+    append=dict(type='list', elements='str'),
+    remove=dict(type='list', elements='str'),
+    force=dict(type='bool', default=False),
+    verify_units=dict(type='list', elements='str', default=[]),
+    test_command=dict(type='str'),
+    reboot_timeout=dict(type='int', default=600),
+    connect_timeout=dict(type='int', default=10),
+)
+
+
+class _Remote:
+    """The flow's view of the host, through this action's connection."""
+
+    def __init__(self, action, task_vars):
+        self._action = action
+        self._task_vars = task_vars
+
+    def module(self, name, args):
+        return self._action._execute_module(module_name=name, module_args=args, task_vars=self._task_vars)
+
+    def command(self, cmd):
+        result = self._action._low_level_execute_command(cmd, sudoable=True)
+        return result.get('rc'), result.get('stdout', ''), result.get('stderr', '')
+
+    def reset(self):
+        try:
+            self._action._connection.reset()
+        except AnsibleError as exc:
+            display.vvv('live_update: connection reset failed: %s' % exc)
+
+    @staticmethod
+    def clock():
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds):
+        time.sleep(seconds)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[
+            ('cmdline', 'reuse_cmdline')])
+        self._set_connect_timeout(params['connect_timeout'])
+        flow = LiveUpdate(_Remote(self, task_vars), params, check_mode=self._task.check_mode,
+                          log=lambda message: display.display('%s: %s' % (self._task.get_name(), message)))
+        try:
+            result.update(flow.run())
+        except LiveUpdateFailed as exc:
+            result.update(exc.result, failed=True, msg=str(exc))
+        return result
+
+    def _set_connect_timeout(self, seconds):
+        """Short connect timeouts: an ssh that connects while the host is down must give up, not hang."""
+        for option in ('connection_timeout', 'timeout'):
+            try:
+                self._connection.set_option(option, seconds)
+                return
+            except KeyError:
+                continue

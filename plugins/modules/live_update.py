@@ -1,0 +1,192 @@
+#!/usr/bin/python
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: live_update
+short_description: Move a host to a new kernel with a LUO live update and prove its state came back
+version_added: 1.0.0
+description:
+  - Takes one host through a kernel live update with the Live Update Orchestrator (LUO), the way
+    M(ansible.builtin.reboot) takes it through a reboot, and proves the result.
+  - "Preflight: M(luo.liveupdate.info) on the host and the target kernel: the host must be ready (LUO kernel booted
+    with C(liveupdate=on kho=on), C(/dev/liveupdate), kexec with C(kexec_file_load), systemd >= 261) and the target
+    compatible (LUO, KHO and memfd config, identical ABI strings, same page size). The units in O(verify_units) must be
+    loaded and active; their fd store entries are recorded."
+  - "Stage: M(luo.liveupdate.kexec_load) loads the target with C(kexec_file_load), making sure the next command line has
+    C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd stores marked
+    C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that follows is expected."
+  - "Wait: the host's boot id is polled with short connect timeouts and a capped back-off until it changes."
+  - "Verify: the running release is the target's, systemd's C(KExecCount) went up by one, every unit in
+    O(verify_units) is active with the same fd store entry names, and O(test_command) succeeds."
+  - "If anything fails before the kexec, the staged kernel is unloaded and the host keeps running untouched."
+  - This module is an action plugin; it runs on the controller and drives the host through its connection.
+author:
+  - LUO live update maintainers (@luo-liveupdate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Runs the preflight and returns the plan (what would be staged, what must be true afterwards); stages nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  kernel:
+    description:
+      - Path on the host of the target kernel image.
+      - When not given, the newest C(/boot/vmlinuz-RELEASE) that is not the running release is chosen, and the result
+        says which in RV(kernel_chosen).
+    type: path
+  initrd:
+    description: Path on the host of the target's initramfs, if it needs one.
+    type: path
+  cmdline:
+    description:
+      - The complete command line of the new kernel. C(liveupdate=on kho=on) are added when missing.
+      - Mutually exclusive with O(reuse_cmdline).
+    type: str
+  reuse_cmdline:
+    description:
+      - Start from the running kernel's command line (without C(BOOT_IMAGE=) and C(initrd=)).
+      - This is what happens when neither O(cmdline) nor O(reuse_cmdline) is given.
+    type: bool
+  append:
+    description: Parameters (C(name) or C(name=value)) to add to the command line.
+    type: list
+    elements: str
+  remove:
+    description: Parameter names to take out of the command line.
+    type: list
+    elements: str
+  force:
+    description:
+      - Stage a target that the compatibility check refuses (for example one whose ABI strings cannot be read).
+      - A C(luo) ABI mismatch panics the new kernel at boot and a C(kho) mismatch drops the state; use with care.
+    type: bool
+    default: false
+  verify_units:
+    description:
+      - systemd units that must be active before and after, with the same fd store entry names (FDNAMEs).
+    type: list
+    elements: str
+    default: []
+  test_command:
+    description: A shell command run on the host after the live update; it must exit 0.
+    type: str
+  reboot_timeout:
+    description: Seconds to wait for the host to come back on its new boot.
+    type: int
+    default: 600
+  connect_timeout:
+    description: Seconds a connection attempt may take while waiting; short, so an attempt into a host that is down gives up.
+    type: int
+    default: 10
+notes:
+  - The host must use systemd as PID 1. C(systemctl kexec) is dispatched with C(--no-block).
+  - Blackout phases come from the shutdown timestamps systemd restores after a live update (systemd >= 262).
+seealso:
+  - module: luo.liveupdate.info
+  - module: luo.liveupdate.kexec_load
+  - module: ansible.builtin.reboot
+'''
+
+EXAMPLES = r'''
+- name: Live update to the newest installed kernel
+  luo.liveupdate.live_update:
+  register: update
+
+- name: Live update to a given kernel, proving that the database kept its memory
+  luo.liveupdate.live_update:
+    kernel: /boot/vmlinuz-7.3.4
+    verify_units:
+      - mydb.service
+    test_command: systemctl is-active mydb.service
+    reboot_timeout: 900
+
+- name: See what would happen
+  luo.liveupdate.live_update:
+    kernel: /boot/vmlinuz-7.3.4
+  check_mode: true
+  register: plan
+'''
+
+RETURN = r'''
+kernel_before:
+  description: Release running before.
+  returned: always
+  type: str
+  sample: 7.2.13
+kernel_target:
+  description: Release of the target image.
+  returned: when the preflight could read the target
+  type: str
+  sample: 7.3.4
+kernel_after:
+  description: Release running after the live update.
+  returned: after the kexec
+  type: str
+  sample: 7.3.4
+kernel_chosen:
+  description: The target picked when O(kernel) was not given.
+  returned: when O(kernel) was not given
+  type: str
+  sample: /boot/vmlinuz-7.3.4
+target:
+  description: Path of the target kernel image.
+  returned: always
+  type: str
+cmdline:
+  description: Command line the new kernel was started with.
+  returned: after staging
+  type: str
+kexec_count:
+  description: systemd's KExecCount after the live update.
+  returned: after the kexec
+  type: int
+restored:
+  description: Per unit of O(verify_units), whether it is active and its fd store came back with the same names.
+  returned: after the kexec
+  type: dict
+  sample: {"demo.service": {"active": true, "fdstore": ["demo-state"], "fdstore_restored": true}}
+blackout:
+  description:
+    - How long the host was away. C(controller_s) from the kexec command to the first answer on the new boot, seen from
+      the controller; C(phases_ms) as systemd recorded them (stopping, exit, systemd_shutdown, kexec, kernel, initrd,
+      userspace, total).
+  returned: after the kexec
+  type: dict
+elapsed:
+  description: Seconds the whole live update took, preflight to report.
+  returned: on success
+  type: float
+plan:
+  description: In check mode, what would be staged and what must be true afterwards.
+  returned: in check mode
+  type: dict
+reasons:
+  description: Blockers found by the preflight (see M(luo.liveupdate.info)).
+  returned: when the host is not ready
+  type: list
+  elements: dict
+target_reasons:
+  description: Why the target is not compatible (see M(luo.liveupdate.info)).
+  returned: when the target is refused
+  type: list
+  elements: dict
+unstaged:
+  description: A kernel staged by this run was unloaded again after a failure before the kexec.
+  returned: when a failure followed staging
+  type: bool
+'''

@@ -1,0 +1,93 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action plugin's wiring: arguments, connection timeouts, results, through a fake connection."""
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.plugins.loader import shell_loader
+from ansible.template import Templar
+
+from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
+
+
+class FakeConnection:
+    """Only what ActionBase touches before the flow takes over, plus the options the action sets."""
+
+    def __init__(self):
+        self._shell = shell_loader.get('sh')
+        self.options = {}
+        self.resets = 0
+
+    def set_option(self, name, value):
+        if name != 'timeout':
+            raise KeyError(name)
+        self.options[name] = value
+
+    def reset(self):
+        self.resets += 1
+
+
+@pytest.fixture(scope='module')
+def action_class():
+    from ansible_collections.luo.liveupdate.plugins.action import live_update  # pylint: disable=import-outside-toplevel
+    return live_update.ActionModule
+
+
+def run_action(action_class, host, check_mode=False, **args):
+    task = Task.load(dict(action='luo.liveupdate.live_update', args=args))
+    task.check_mode = check_mode
+    connection = FakeConnection()
+    action = action_class(task, connection, PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
+    # The host behind the connection: modules and commands go to the simulated host.
+    action._execute_module = lambda module_name, module_args, task_vars: host.module(module_name, module_args)
+
+    def low_level(cmd, sudoable=True):
+        rc, out, err = host.command(cmd)
+        return {'rc': rc, 'stdout': out, 'stderr': err}
+    action._low_level_execute_command = low_level
+    action._connection.reset = host.reset
+    return action.run(task_vars={}), connection
+
+
+def test_action_runs_the_live_update(action_class, monkeypatch):
+    host = FakeHost()
+    monkeypatch.setattr('time.sleep', host.sleep)
+    result, connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', verify_units=['demo.service'],
+                                    connect_timeout=5)
+    assert not result.get('failed'), result
+    assert result['kernel_after'] == '7.3.4'
+    assert connection.options == {'timeout': 5}
+
+
+def test_action_reports_failure_with_what_is_known(action_class):
+    host = FakeHost(ready=False)
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4')
+    assert result['failed'] is True
+    assert 'not ready' in result['msg']
+    assert result['reasons'][0]['id'] == 'device-missing'
+
+
+def test_action_refuses_cmdline_with_reuse_cmdline(action_class):
+    host = FakeHost()
+    with pytest.raises(AnsibleActionFail, match='mutually exclusive: cmdline|reuse_cmdline'):
+        run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', cmdline='root=/dev/vda1', reuse_cmdline=True)
+    assert host.calls == []
+
+
+def test_action_refuses_unknown_options(action_class):
+    host = FakeHost()
+    with pytest.raises(AnsibleActionFail, match='Unsupported parameters.*kernal'):
+        run_action(action_class, host, kernal='/boot/vmlinuz-7.3.4')
+    assert host.calls == []
+
+
+def test_action_check_mode_plans_only(action_class):
+    host = FakeHost()
+    result, _connection = run_action(action_class, host, check_mode=True, kernel='/boot/vmlinuz-7.3.4')
+    assert result['plan']['expect']['release'] == '7.3.4'
+    assert not host.kexeced

@@ -1,0 +1,481 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hostfacts.py against fixture host trees (tests/unit/modules/info_trees.py) and real commands."""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kimage
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
+from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
+
+LAB_ABI = {'kho': 'kho-v4', 'luo': 'luo-v5', 'memfd': 'memfd-v2'}
+PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
+
+
+def run(argv, text):
+    """The runner a module builds from run_command, made of subprocess."""
+    proc = subprocess.run(argv, capture_output=True, text=text, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def root(tmp_path):
+    return trees.ready_host(tmp_path / 'root')
+
+
+@pytest.fixture
+def host(root):
+    return Host(root, run)
+
+
+def remove(root, path):
+    full = os.path.join(root, path.lstrip('/'))
+    if os.path.isdir(full) and not os.path.islink(full):
+        shutil.rmtree(full)
+    else:
+        os.remove(full)
+
+
+# --- gather ---
+
+def test_gather_ready_host(host, root):
+    facts = hostfacts.gather(host)
+    assert sorted(facts) == ['cmdline', 'device', 'kernel', 'kexec', 'kho', 'systemd']
+    assert facts['kernel'] == {
+        'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
+        'config': facts['kernel']['config'], 'config_error': None, 'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
+        'payload_reason': None}
+    assert facts['kernel']['config']['LIVEUPDATE'] == 'y'
+    assert facts['cmdline'] == {'raw': trees.LUO_CMDLINE, 'liveupdate': 'on', 'kho': 'on', 'kho_scratch': None}
+    assert facts['device'] == {'path': '/dev/liveupdate', 'present': True, 'char_device': True, 'major_minor': '1:3',
+                               'probe': None}
+    assert facts['kho'] == {'enabled': True, 'incoming': False}
+    assert facts['kexec'] == {'path': '/usr/sbin/kexec', 'version': 'kexec-tools 2.0.32', 'file_load_supported': True,
+                              'loaded': False, 'load_disabled': False, 'lockdown': 'none'}
+    assert facts['systemd'] == {'version': 262, 'fdstore_preserve_supported': True, 'luo_session_supported': True,
+                                'kexec_count': 0, 'last_live_update_ms': None, 'error': None}
+    tools = [call.split()[0] for call in trees.calls(root)]
+    assert tools == [os.path.join(root, 'usr/bin/systemctl')] * 2 + [os.path.join(root, 'usr/sbin/kexec')] * 2
+
+
+def test_gather_probes_the_device_when_asked(host):
+    probe = hostfacts.gather(host, probe_device=True)['device']['probe']
+    # The tree's device is /dev/null: a char device that does not answer LUO ioctls.
+    assert (probe['path'], probe['state'], probe['errno']) == ('/dev/liveupdate', 'not-a-device', 'ENOTTY')
+
+
+# --- running kernel ---
+
+def test_running_kernel_falls_back_to_uname(host, root):
+    remove(root, '/proc/sys/kernel/osrelease')
+    remove(root, '/proc/sys/kernel/arch')
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['release'], kernel['arch']) == (os.uname().release, os.uname().machine)
+    assert kernel['config'] is None and kernel['image'] is None
+    assert kernel['payload_reason'] == 'no image for %s in /boot' % os.uname().release
+
+
+def test_running_kernel_prefers_proc_config_gz(host, root):
+    trees.write(root, '/proc/config.gz', gzip.compress(trees.config_text('7.2.13', LIVEUPDATE=None).encode()))
+    kernel = hostfacts.running_kernel(host)
+    assert kernel['config_source'] == '/proc/config.gz'
+    assert kernel['config']['LIVEUPDATE'] == 'n'
+
+
+@pytest.mark.parametrize('place', ['/lib/modules/7.2.13/config', '/usr/lib/modules/7.2.13/config'])
+def test_running_kernel_config_from_modules(host, root, place):
+    remove(root, '/boot/config-7.2.13')
+    trees.write(root, place, trees.config_text('7.2.13'))
+    assert hostfacts.running_kernel(host)['config_source'] == place
+
+
+def test_running_kernel_without_config(host, root):
+    remove(root, '/boot/config-7.2.13')
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['config'], kernel['config_source'], kernel['config_error']) == (None, None, None)
+    assert kernel['abi'] == LAB_ABI
+
+
+def test_running_kernel_with_unusable_config(host, root):
+    path = trees.write(root, '/boot/config-7.2.13', 'this is not a kernel config\n')
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['config'], kernel['config_source']) == (None, None)
+    assert kernel['config_error'] == ('%s holds no kernel config lines (CONFIG_NAME=value); point to the config of the '
+                                      'kernel build' % path)
+
+
+@pytest.mark.parametrize('place', ['/boot/Image-7.2.13', '/lib/modules/7.2.13/vmlinuz', '/usr/lib/modules/7.2.13/vmlinuz'])
+def test_running_kernel_image_places(host, root, place):
+    remove(root, '/boot/vmlinuz-7.2.13')
+    trees.write(root, place, trees.kernel_image('7.2.13'))
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['image'], kernel['abi']) == (place, LAB_ABI)
+
+
+def test_running_kernel_image_must_be_a_file(host, root):
+    remove(root, '/boot/vmlinuz-7.2.13')
+    os.makedirs(os.path.join(root, 'boot/vmlinuz-7.2.13'))
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['image'], kernel['abi']) == (None, None)
+
+
+def test_running_kernel_image_that_is_not_a_kernel(host, root):
+    path = trees.write(root, '/boot/vmlinuz-7.2.13', b'#!/bin/sh\necho not a kernel\n')
+    kernel = hostfacts.running_kernel(host)
+    assert kernel['image'] == '/boot/vmlinuz-7.2.13'
+    assert kernel['abi'] is None
+    assert kernel['payload_reason'].startswith('%s is not a kernel image: no bzImage header' % path)
+
+
+def test_running_kernel_payload_without_decompressor(host, root):
+    if not kb.TOOLS['lz4']:
+        pytest.skip('the lz4 tool is not installed')
+    trees.install_kernel(root, '7.2.13', method='lz4', config=False)
+    kernel = hostfacts.running_kernel(host)
+    # The tree has no lz4 tool: the host's own is not used.
+    assert kernel['abi'] is None
+    assert kernel['payload_reason'] == 'lz4 payload: needs the lz4 tool (apt-get install lz4)'
+
+
+def test_running_kernel_payload_with_the_roots_decompressor(host, root):
+    if not kb.TOOLS['lz4']:
+        pytest.skip('the lz4 tool is not installed')
+    trees.install_kernel(root, '7.2.13', method='lz4', config=False)
+    os.symlink(kb.TOOLS['lz4'], os.path.join(root, 'usr/bin/lz4'))
+    kernel = hostfacts.running_kernel(host)
+    assert (kernel['abi'], kernel['payload_reason']) == (LAB_ABI, None)
+
+
+# --- abi_of ---
+
+def test_abi_of_joins_several_strings_and_keeps_none():
+    image = kimage.KernelImage('/boot/vmlinuz', 'bzImage', abi={'kho': ['kho-v3', 'kho-v4'], 'luo': ['luo-v5'], 'memfd': []})
+    assert hostfacts.abi_of(image) == {'kho': 'kho-v3 kho-v4', 'luo': 'luo-v5', 'memfd': None}
+
+
+def test_abi_of_unreadable_payload_is_unknown():
+    image = kimage.KernelImage('/boot/vmlinuz', 'bzImage', payload_readable=False, payload_reason='lz4 payload: needs lz4')
+    assert hostfacts.abi_of(image) is None
+
+
+def test_abi_of_without_abi_is_unknown():
+    assert hostfacts.abi_of(kimage.KernelImage('/boot/vmlinuz', 'bzImage', abi=None)) is None
+
+
+# --- command line ---
+
+def test_cmdline_facts(host, root):
+    trees.write(root, '/proc/cmdline', 'root=/dev/vda1 "liveupdate=on" kho=off kho_scratch=512M kho=on -- liveupdate=off\n')
+    assert hostfacts.cmdline_facts(host) == {
+        'raw': 'root=/dev/vda1 "liveupdate=on" kho=off kho_scratch=512M kho=on -- liveupdate=off',
+        'liveupdate': 'on', 'kho': 'on', 'kho_scratch': '512M'}
+
+
+def test_cmdline_facts_without_proc_cmdline(host, root):
+    remove(root, '/proc/cmdline')
+    assert hostfacts.cmdline_facts(host) == {'raw': '', 'liveupdate': None, 'kho': None, 'kho_scratch': None}
+
+
+# --- device ---
+
+def test_device_missing(host, root):
+    remove(root, '/dev/liveupdate')
+    assert hostfacts.device_facts(host, False) == {
+        'path': '/dev/liveupdate', 'present': False, 'char_device': False, 'major_minor': None, 'probe': None}
+
+
+def test_device_missing_probed(host, root):
+    remove(root, '/dev/liveupdate')
+    probe = hostfacts.device_facts(host, True)['probe']
+    assert (probe['path'], probe['state'], probe['errno']) == ('/dev/liveupdate', 'absent', 'ENOENT')
+
+
+def test_device_regular_file(host, root):
+    remove(root, '/dev/liveupdate')
+    trees.install_device(root, 'file')
+    facts = hostfacts.device_facts(host, True)
+    assert (facts['present'], facts['char_device'], facts['major_minor']) == (True, False, None)
+    assert facts['probe']['state'] == 'not-a-device'
+    assert facts['probe']['message'].endswith('dev/liveupdate is a regular file, not a character device: it is not /dev/liveupdate')
+
+
+def test_device_probe_against_sysfs(host, root):
+    trees.write(root, '/sys/class/misc/liveupdate/dev', '10:123\n')
+    probe = hostfacts.device_facts(host, True)['probe']
+    assert probe['state'] == 'not-a-device'
+    assert probe['message'].endswith('is device 1:3 but the kernel registered liveupdate as 10:123 (%s)'
+                                     % os.path.join(root, 'sys/class/misc/liveupdate/dev'))
+
+
+def test_device_probe_with_unreadable_sysfs_entry(host, root):
+    path = trees.write(root, '/sys/class/misc/liveupdate/dev', 'garbage\n')
+    assert hostfacts.device_facts(host, True)['probe'] == {
+        'path': '/dev/liveupdate', 'state': 'error', 'errno': None,
+        'message': "%s holds 'garbage', not \"major:minor\"; is sysfs mounted at /sys?" % path}
+
+
+def test_device_node_without_driver(host, root):
+    if os.geteuid() != 0:
+        pytest.skip('mknod needs root')
+    remove(root, '/dev/liveupdate')
+    try:
+        trees.make_node(root, 241, 0)  # 241:0 is reserved for local use: no driver answers it
+    except PermissionError:
+        pytest.skip('this system does not allow mknod')
+    facts = hostfacts.device_facts(host, True)
+    assert (facts['present'], facts['char_device'], facts['major_minor']) == (True, True, '241:0')
+    assert (facts['probe']['state'], facts['probe']['errno']) in (('not-a-device', 'ENXIO'), ('not-a-device', 'ENODEV'))
+
+
+# --- KHO ---
+
+KERNEL = {'config': {'KEXEC_HANDOVER': 'y'}}
+KHO_ON = {'kho': 'on'}
+NO_COUNT = {'kexec_count': None}
+
+
+def test_kho_incoming_from_debugfs(host, root):
+    os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/in'))
+    os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/out'))
+    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 0}) == {'enabled': True, 'incoming': True}
+
+
+def test_kho_not_incoming_from_debugfs(host, root):
+    os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/out'))
+    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 3}) == {'enabled': True, 'incoming': False}
+
+
+@pytest.mark.parametrize('count, params, incoming', [
+    (1, KHO_ON, True), (0, KHO_ON, False), (2, {'kho': 'off'}, False), (None, KHO_ON, None)])
+def test_kho_incoming_from_kexec_count(host, count, params, incoming):
+    assert hostfacts.kho_facts(host, KERNEL, params, {'kexec_count': count})['incoming'] is incoming
+
+
+@pytest.mark.parametrize('kernel, params, enabled', [
+    ({'config': None}, KHO_ON, False),
+    ({'config': {}}, KHO_ON, False),
+    ({'config': {'KEXEC_HANDOVER': 'n'}}, KHO_ON, False),
+    ({'config': {'KEXEC_HANDOVER': 'y'}}, {'kho': None}, False),
+    ({'config': {'KEXEC_HANDOVER': 'y', 'KEXEC_HANDOVER_ENABLE_DEFAULT': 'y'}}, {'kho': None}, True),
+    ({'config': {'KEXEC_HANDOVER': 'y'}}, KHO_ON, True),
+])
+def test_kho_enabled(host, kernel, params, enabled):
+    assert hostfacts.kho_facts(host, kernel, params, NO_COUNT)['enabled'] is enabled
+
+
+# --- kexec ---
+
+def test_kexec_missing(host, root):
+    remove(root, '/usr/sbin/kexec')
+    assert hostfacts.kexec_facts(host) == {'path': None, 'version': None, 'file_load_supported': False,
+                                           'loaded': False, 'load_disabled': False, 'lockdown': 'none'}
+
+
+def test_kexec_without_file_load(host, root):
+    trees.install_kexec(root, help_fixture=trees.KEXEC_HELP_WITHOUT_FILE_LOAD, path='/sbin/kexec')
+    remove(root, '/usr/sbin/kexec')
+    facts = hostfacts.kexec_facts(host)
+    assert (facts['path'], facts['version'], facts['file_load_supported']) == ('/sbin/kexec', 'kexec-tools 2.0.32', False)
+
+
+def test_kexec_version_failing_or_silent(host, root):
+    trees.install_tool(root, '/usr/sbin/kexec', {'--version': (0, '\n'), '--help': (1, ' -s, --kexec-file-syscall Use file based syscall')})
+    assert hostfacts.kexec_facts(host)['version'] is None
+    trees.install_tool(root, '/usr/sbin/kexec', {'--help': (0, '')})
+    facts = hostfacts.kexec_facts(host)
+    assert (facts['version'], facts['file_load_supported']) == (None, False)
+
+
+def test_kexec_help_on_stderr(host, root):
+    trees.write(root, '/usr/sbin/kexec', '#!/bin/sh\necho "kexec-tools 2.0.18" >&2\necho " -s, --kexec-file-syscall" >&2\n', mode=0o755)
+    facts = hostfacts.kexec_facts(host)
+    assert (facts['version'], facts['file_load_supported']) == ('kexec-tools 2.0.18', True)
+
+
+def test_kexec_switches(host, root):
+    trees.write(root, '/sys/kernel/kexec_loaded', '1\n')
+    trees.write(root, '/proc/sys/kernel/kexec_load_disabled', '1\n')
+    trees.write(root, '/sys/kernel/security/lockdown', 'none [integrity] confidentiality\n')
+    facts = hostfacts.kexec_facts(host)
+    assert (facts['loaded'], facts['load_disabled'], facts['lockdown']) == (True, True, 'integrity')
+
+
+def test_kexec_switches_unreadable(host, root):
+    for path in ('/sys/kernel/kexec_loaded', '/proc/sys/kernel/kexec_load_disabled', '/sys/kernel/security/lockdown'):
+        remove(root, path)
+    facts = hostfacts.kexec_facts(host)
+    assert (facts['loaded'], facts['load_disabled'], facts['lockdown']) == (False, False, None)
+
+
+@pytest.mark.parametrize('text, mode', [
+    ('[none] integrity confidentiality', 'none'),
+    ('none integrity [confidentiality]', 'confidentiality'),
+    ('none integrity confidentiality', None),
+    ('', None),
+    (None, None),
+])
+def test_parse_lockdown(text, mode):
+    assert hostfacts.parse_lockdown(text) == mode
+
+
+# --- systemd ---
+
+def test_systemd_not_installed(host, root):
+    remove(root, '/usr/bin/systemctl')
+    facts = hostfacts.systemd_facts(host)
+    assert facts == {'version': None, 'fdstore_preserve_supported': False, 'luo_session_supported': False,
+                     'kexec_count': None, 'last_live_update_ms': None, 'error': 'systemd is not the running init system'}
+    assert trees.calls(root) == []
+
+
+def test_systemd_installed_but_not_running(host, root):
+    remove(root, '/run/systemd/system')
+    assert hostfacts.systemd_facts(host)['error'] == 'systemd is not the running init system'
+    assert trees.calls(root) == []
+
+
+def test_systemd_252(host, root):
+    trees.install_systemctl(root, version='systemctl-version-252.txt', show='show-user-manager-252.txt')
+    facts = hostfacts.systemd_facts(host)
+    assert facts == {'version': 252, 'fdstore_preserve_supported': False, 'luo_session_supported': False,
+                     'kexec_count': None, 'last_live_update_ms': None, 'error': None}
+    # KExecCount does not exist before 262: not asked for.
+    assert [call.split()[1] for call in trees.calls(root)] == ['--version']
+
+
+def test_systemd_261(host, root):
+    trees.install_tool(root, '/usr/bin/systemctl', {'--version': (0, 'systemd 261 (261.3-1)\n+PAM +AUDIT')})
+    facts = hostfacts.systemd_facts(host)
+    assert (facts['version'], facts['fdstore_preserve_supported'], facts['luo_session_supported']) == (261, True, False)
+    assert (facts['kexec_count'], facts['error']) == (None, None)
+
+
+def test_systemd_after_a_live_update(host, root):
+    trees.install_systemctl(root, show=trees.SHOW_AFTER_LIVE_UPDATE)
+    facts = hostfacts.systemd_facts(host)
+    assert facts['kexec_count'] == 1 and facts['error'] is None
+    assert facts['last_live_update_ms'] == {
+        'stopping': 655.556, 'exit': 44.444, 'systemd_shutdown': 253.087, 'kexec': 344.444,
+        'kernel': 1234.567, 'initrd': None, 'userspace': 2222.222, 'total': 4754.27}
+    show = trees.calls(root)[1].split()
+    assert show[1:3] == ['show', '--timestamp=us+utc'] and show[3].startswith('--property=KExecCount,')
+
+
+def test_systemd_show_failing(host, root):
+    trees.install_systemctl(root, show_rc=1)
+    facts = hostfacts.systemd_facts(host)
+    assert facts['version'] == 262 and facts['kexec_count'] is None
+    assert facts['error'].startswith('`systemctl show --timestamp=us+utc --property=KExecCount,')
+    assert facts['error'].endswith('failed with exit code 1: Failed to connect to bus: No such file or directory')
+
+
+def test_systemd_version_unreadable(host, root):
+    trees.install_tool(root, '/usr/bin/systemctl', {'--version': (0, 'upstart 1.13.2')})
+    facts = hostfacts.systemd_facts(host)
+    assert facts['version'] is None
+    assert facts['error'].startswith('`systemctl --version`: no "systemd <version>" line in ')
+
+
+def test_systemd_without_proc_uptime(host, root):
+    remove(root, '/proc/uptime')
+    facts = hostfacts.systemd_facts(host)
+    assert facts['version'] == 262 and facts['kexec_count'] is None
+    assert facts['error'] == '/proc/uptime holds None, not "<seconds> <idle seconds>"'
+
+
+# --- target kernels ---
+
+def test_target_with_config_beside_it(host, root):
+    path = trees.install_kernel(root, '7.3.4')
+    assert hostfacts.target(host, path) == {
+        'path': '/boot/vmlinuz-7.3.4', 'release': '7.3.4', 'compression': 'gzip', 'payload_readable': True,
+        'payload_reason': None, 'config_source': '/boot/config-7.3.4',
+        'config': hostfacts.target(host, path)['config'], 'page_size': 4096, 'abi': LAB_ABI}
+
+
+def test_target_with_embedded_config(host, root):
+    trees.write(root, '/srv/kernels/vmlinuz', kb.bzimage_of(kb.kernel_body(config_text=kb.CONFIG_TEXT), 'xz'))
+    facts = hostfacts.target(host, '/srv/kernels/vmlinuz')
+    assert (facts['release'], facts['compression']) == ('7.9.1-test', 'xz')
+    assert facts['config_source'] == '/srv/kernels/vmlinuz (embedded IKCONFIG)'
+    assert facts['config']['LOCALVERSION'] == '-test' and facts['page_size'] == 4096
+
+
+def test_target_without_config(host, root):
+    path = trees.install_kernel(root, '7.3.4', config=False)
+    facts = hostfacts.target(host, path)
+    assert (facts['config'], facts['config_source'], facts['page_size']) == (None, None, None)
+
+
+def test_target_page_size_from_config(host, root):
+    trees.write(root, '/boot/Image-7.3.4', kb.arm64_image(kb.kernel_body(release='7.3.4')))
+    trees.write(root, '/boot/config-7.3.4', trees.config_text('7.3.4', X86_64=None, ARM64='y', ARM64_64K_PAGES='y'))
+    assert hostfacts.target(host, '/boot/Image-7.3.4')['page_size'] == 65536
+
+
+def test_target_that_is_not_a_kernel(host, root):
+    with pytest.raises(kimage.KernelImageError, match='is not a kernel image'):
+        hostfacts.target(host, '/proc/cmdline')
+
+
+# --- what the module returns ---
+
+def test_public_trims_the_config(host):
+    facts = hostfacts.gather(host)
+    public = hostfacts.public(facts)
+    assert public['kernel'] == {
+        'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
+        'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
+        'options': {'KEXEC_FILE': 'y', 'KEXEC_HANDOVER': 'y', 'KEXEC_HANDOVER_ENABLE_DEFAULT': 'n',
+                    'KEXEC_HANDOVER_DEBUGFS': 'y', 'LIVEUPDATE': 'y', 'LIVEUPDATE_MEMFD': 'y', 'MEMFD_CREATE': 'y',
+                    'SHMEM': 'y'}}
+    assert public['cautions'] == []
+    assert {name: public[name] for name in ('cmdline', 'device', 'kho', 'kexec', 'systemd')} == {
+        name: facts[name] for name in ('cmdline', 'device', 'kho', 'kexec', 'systemd')}
+    # The full facts stay as they were.
+    assert 'config' in facts['kernel'] and 'payload_reason' in facts['kernel']
+
+
+def test_public_without_config(host, root):
+    remove(root, '/boot/config-7.2.13')
+    assert hostfacts.public(hostfacts.gather(host))['kernel']['options'] is None
+
+
+def test_public_target(host, root):
+    target = hostfacts.target(host, trees.install_kernel(root, '7.3.4', config=trees.config_text('7.3.4', PAGE_SHIFT='12')))
+    public = hostfacts.public_target(target)
+    assert 'config' not in public and 'page_size' not in public
+    assert public['options']['LIVEUPDATE'] == 'y' and public['options']['PAGE_SHIFT'] == '12'
+    assert 'config' in target
+
+
+def test_public_target_without_config(host, root):
+    target = hostfacts.target(host, trees.install_kernel(root, '7.3.4', config=False))
+    assert hostfacts.public_target(target)['options'] is None
+
+
+def cautions_of(kexec=None, systemd=None):
+    facts = {'kexec': dict({'lockdown': None, 'loaded': False}, **(kexec or {})),
+             'systemd': dict({'error': None}, **(systemd or {}))}
+    return hostfacts.cautions(facts)
+
+
+def test_no_cautions():
+    assert cautions_of() == []
+    assert cautions_of(kexec={'lockdown': 'none'}) == []
+
+
+def test_cautions():
+    assert cautions_of(kexec={'lockdown': 'confidentiality', 'loaded': True},
+                       systemd={'error': 'systemd is not the running init system'}) == [
+        'kernel lockdown is confidentiality: kexec_file_load accepts only images signed with a key the kernel trusts',
+        'systemd is not the running init system',
+        'a kernel is already staged for kexec (/sys/kernel/kexec_loaded=1): systemctl kexec will boot it',
+    ]

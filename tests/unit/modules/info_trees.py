@@ -1,0 +1,169 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Builders of fixture host trees for the info module and hostfacts.
+
+A tree is a directory laid out like a host's root: /proc and /sys files,
+/boot with real (small) kernel images and configs, /dev/liveupdate, and
+stand-in kexec and systemctl that print what the real tools print. Point
+LUO_LIVEUPDATE_TEST_ROOT at it and the module reads the tree, not this machine.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+
+from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, 'fixtures', 'info')
+SYSTEMD_FIXTURES = os.path.join(os.path.dirname(HERE), 'module_utils', 'fixtures', 'systemd')
+
+RELEASE = '7.2.13'
+TARGET_RELEASE = '7.3.4'
+LUO_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on' % RELEASE
+PLAIN_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro console=ttyS0 quiet' % RELEASE
+LUO_ABI = kb.LAB_ABI
+# The options of the lab kernels' configs that the module reads (see lab/kernel/luo-lab.config).
+LUO_OPTIONS = {
+    'X86_64': 'y',
+    'KEXEC_FILE': 'y',
+    'KEXEC_HANDOVER': 'y',
+    'KEXEC_HANDOVER_ENABLE_DEFAULT': None,
+    'KEXEC_HANDOVER_DEBUGFS': 'y',
+    'LIVEUPDATE': 'y',
+    'LIVEUPDATE_MEMFD': 'y',
+    'MEMFD_CREATE': 'y',
+    'SHMEM': 'y',
+}
+# The kexec-tools 2.0.32 binary's own outputs (see fixtures/info/README.md).
+KEXEC_VERSION = 'kexec-version-2.0.32.txt'
+KEXEC_HELP = 'kexec-help-2.0.32.txt'
+KEXEC_HELP_WITHOUT_FILE_LOAD = 'kexec-help-without-file-syscall.txt'
+SYSTEMCTL_VERSION = 'systemctl-version-262.txt'
+SHOW_COLD = 'show-user-manager-cold-262.txt'
+SHOW_AFTER_LIVE_UPDATE = 'show-manager-after-live-update-262.txt'
+CALLS_LOG = 'calls.log'
+
+
+def fixture_text(directory, name):
+    with open(os.path.join(directory, name), encoding='utf-8') as handle:
+        return handle.read()
+
+
+def write(root, path, data, mode=None):
+    """Write text or bytes at host path ``path`` below ``root``; returns the real path."""
+    full = os.path.join(str(root), path.lstrip('/'))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'wb' if isinstance(data, bytes) else 'w') as handle:
+        handle.write(data)
+    if mode is not None:
+        os.chmod(full, mode)
+    return full
+
+
+def config_text(release, **overrides):
+    """A kernel config as Kconfig writes it: LUO_OPTIONS with ``overrides`` (None: "is not set")."""
+    options = dict(LUO_OPTIONS, **overrides)
+    lines = ['#', '# Automatically generated file; DO NOT EDIT.', '# Linux/x86 %s Kernel Configuration' % release, '#']
+    for name, value in options.items():
+        lines.append('# CONFIG_%s is not set' % name if value is None else 'CONFIG_%s=%s' % (name, value))
+    return '\n'.join(lines) + '\n'
+
+
+def kernel_image(release, abi=LUO_ABI, method='gzip', config=None):
+    """A real bzImage of ``release`` with the ABI strings ``abi`` (and an embedded config when given)."""
+    body = kb.kernel_body(release=release, abi=abi, config_text=config)
+    return kb.bzimage_of(body, method, version='%s (root@vm) #1 SMP PREEMPT_DYNAMIC' % release)
+
+
+def install_kernel(root, release, abi=LUO_ABI, method='gzip', config=True, name=None):
+    """/boot/vmlinuz-R (or /boot/NAME) and, unless config is False, /boot/config-R; returns the host path.
+
+    config: True for the LUO config, a text for that config, False for none.
+    """
+    path = '/boot/%s' % (name or 'vmlinuz-%s' % release)
+    write(root, path, kernel_image(release, abi, method))
+    if config is not False:
+        write(root, '/boot/config-%s' % release, config_text(release) if config is True else config)
+    return path
+
+
+def install_tool(root, path, outputs, default_rc=1):
+    """A shell script at host ``path`` answering ``outputs`` {first argument: (rc, stdout text)}.
+
+    Every call is appended to ROOT/calls.log, so tests can tell which tool ran.
+    """
+    log = os.path.join(str(root), CALLS_LOG)
+    lines = ['#!/bin/sh', 'echo "$0 $*" >> %s' % shlex.quote(log), 'case "$1" in']
+    for argument, (rc, out) in outputs.items():
+        lines.append('  %s)' % shlex.quote(argument))
+        lines.append("    cat <<'END_OF_OUTPUT'")
+        lines.append(out.rstrip('\n'))
+        lines.append('END_OF_OUTPUT')
+        lines.append('    exit %d ;;' % rc)
+    lines.append('esac')
+    lines.append('echo "$0: unexpected arguments: $*" >&2')
+    lines.append('exit %d' % default_rc)
+    return write(root, path, '\n'.join(lines) + '\n', mode=0o755)
+
+
+def install_kexec(root, help_fixture=KEXEC_HELP, path='/usr/sbin/kexec'):
+    return install_tool(root, path, {
+        '--version': (0, fixture_text(FIXTURES, KEXEC_VERSION)),
+        '--help': (0, fixture_text(FIXTURES, help_fixture)),
+    })
+
+
+def install_systemctl(root, version=SYSTEMCTL_VERSION, show=SHOW_COLD, show_rc=0, path='/usr/bin/systemctl'):
+    """systemctl answering --version and show from the real outputs in module_utils/fixtures/systemd."""
+    return install_tool(root, path, {
+        '--version': (0, fixture_text(SYSTEMD_FIXTURES, version)),
+        'show': (show_rc, fixture_text(SYSTEMD_FIXTURES, show) if show_rc == 0 else 'Failed to connect to bus: No such file or directory'),
+    })
+
+
+def calls(root):
+    """The tool calls logged so far, one 'PATH ARGS' string each."""
+    log = os.path.join(str(root), CALLS_LOG)
+    if not os.path.exists(log):
+        return []
+    with open(log, encoding='utf-8') as handle:
+        return handle.read().splitlines()
+
+
+def install_device(root, kind='char'):
+    """/dev/liveupdate as a char device (a symlink to /dev/null: stat() follows it), a regular file, or nothing."""
+    full = os.path.join(str(root), 'dev/liveupdate')
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    if kind == 'char':
+        os.symlink('/dev/null', full)
+    elif kind == 'file':
+        write(root, '/dev/liveupdate', '')
+    return full
+
+
+def make_node(root, major, minor, mode=0o600):
+    """A real char device node /dev/liveupdate MAJOR:MINOR (needs CAP_MKNOD)."""
+    full = os.path.join(str(root), 'dev/liveupdate')
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    os.mknod(full, stat.S_IFCHR | mode, os.makedev(major, minor))
+    return full
+
+
+def ready_host(root, release=RELEASE, cmdline=LUO_CMDLINE, arch='x86_64', uptime='12.34 20.10'):
+    """A host tree ready for a live update: LUO kernel booted with liveupdate=on kho=on, device, kexec, systemd 262."""
+    root = str(root)
+    write(root, '/proc/sys/kernel/osrelease', release + '\n')
+    write(root, '/proc/sys/kernel/arch', arch + '\n')
+    write(root, '/proc/cmdline', cmdline + '\n')
+    write(root, '/proc/uptime', uptime + '\n')
+    write(root, '/proc/sys/kernel/kexec_load_disabled', '0\n')
+    write(root, '/sys/kernel/kexec_loaded', '0\n')
+    write(root, '/sys/kernel/security/lockdown', '[none] integrity confidentiality\n')
+    os.makedirs(os.path.join(root, 'run/systemd/system'), exist_ok=True)
+    install_kernel(root, release)
+    install_device(root)
+    install_kexec(root)
+    install_systemctl(root)
+    return root
