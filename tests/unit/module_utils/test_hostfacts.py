@@ -363,7 +363,7 @@ def test_systemd_after_a_live_update(host, root):
     assert facts['kexec_count'] == 1 and facts['error'] is None
     assert facts['last_live_update_ms'] == {
         'stopping': 655.556, 'exit': 44.444, 'systemd_shutdown': 253.087, 'kexec': 344.444,
-        'kernel': 1234.567, 'initrd': None, 'userspace': 2222.222, 'total': 4754.27}
+        'kernel': 1234.567, 'initrd': None, 'userspace': 2222.222, 'total': 4754.32}
     show = trees.calls(root)[1].split()
     assert show[1:3] == ['show', '--timestamp=us+utc'] and show[3].startswith('--property=KExecCount,')
 

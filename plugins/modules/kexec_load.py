@@ -1,0 +1,403 @@
+#!/usr/bin/python
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: kexec_load
+short_description: Stage or unload the next kernel for a live update (kexec_file_load only)
+version_added: 1.0.0
+description:
+  - Stages a kernel for the next C(kexec) (C(systemctl kexec)) with C(kexec -s -l), that is C(kexec_file_load),
+    the only way the Live Update Orchestrator (LUO) state travels to the next kernel; or unloads the staged
+    kernel with C(kexec -s -u).
+  - Before loading, checks the image against the running kernel as M(luo.liveupdate.info) does (LUO, KHO and
+    memfd support in its config, the C(kho), C(luo) and C(memfd) ABI strings identical to the running kernel's,
+    the page size) and refuses an incompatible target, or one whose compatibility is unknown, unless O(force=true).
+    A C(luo) ABI mismatch panics the new kernel at boot.
+  - The command line of the next kernel starts from O(cmdline), or from the running one (O(reuse_cmdline)) without
+    C(BOOT_IMAGE=) and C(initrd=); O(remove) and O(append) apply on top. C(liveupdate=on) and C(kho=on) are always
+    set, replacing other values of them, since the next kernel needs both to take the state over.
+  - Records what it loaded in C(/run/luo-liveupdate/kexec.json) (kernel and initrd paths with their sha256, the
+    final command line, the target release, the time); a boot clears C(/run) as it clears the staged kernel. The
+    same inputs, with a kernel staged (C(/sys/kernel/kexec_loaded)) and a matching record, change nothing. A
+    record that does not match, or a staged kernel without a record, means a reload.
+  - A failed load leaves the staged state as it was; should a kernel be staged by a failed load nonetheless, it is
+    unloaded again.
+author:
+  - LUO live update maintainers (@luo-liveupdate)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Inspects the image and reports what it would load (RV(argv), RV(cmdline)) and the compatibility verdict;
+      stages and writes nothing.
+  diff_mode:
+    support: full
+    details: The staged state before (nothing, a kernel without record, or the previous record) and after.
+  platform:
+    platforms: posix
+options:
+  state:
+    description:
+      - V(loaded) stages O(kernel); V(unloaded) unloads whatever is staged and removes the record.
+    type: str
+    choices: [loaded, unloaded]
+    default: loaded
+  kernel:
+    description:
+      - Absolute path on the managed host of the kernel image to stage (bzImage/vmlinuz, arm64 Image).
+      - Its config is found as M(luo.liveupdate.info) finds it for O(luo.liveupdate.info#module:target_kernel).
+      - Required with O(state=loaded).
+    type: path
+  initrd:
+    description:
+      - Absolute path on the managed host of the initramfs for O(kernel). Leave it out for a kernel that needs none.
+    type: path
+  cmdline:
+    description:
+      - The command line of the next kernel, before O(remove), O(append) and the forced C(liveupdate=on kho=on).
+        Quote values with spaces as the kernel reads them (C(name="a b")).
+      - Mutually exclusive with O(reuse_cmdline=true). V("") starts from an empty command line.
+    type: raw
+  reuse_cmdline:
+    description:
+      - Start from the running kernel's command line (C(/proc/cmdline)) without C(BOOT_IMAGE=) and C(initrd=).
+      - This is what happens when neither O(cmdline) nor O(reuse_cmdline) is given.
+    type: bool
+  append:
+    description:
+      - Parameters to add, each C(name) (a bare flag) or C(name=value), without whitespace or double quotes.
+      - Each name given here replaces every occurrence of that name in the starting command line; the entries are
+        added at the end in the order given, so the same name may be given twice (two C(console=)).
+      - C(liveupdate) and C(kho) can only be given as C(on), which they always are.
+      - Quote words YAML would turn into booleans or numbers; anything but a string is refused.
+    type: list
+    elements: raw
+    default: []
+  remove:
+    description:
+      - Names of parameters to drop, every occurrence (dashes and underscores in names are the same).
+      - Not C(liveupdate) or C(kho), and not a name that is also in O(append).
+    type: list
+    elements: raw
+    default: []
+  force:
+    description:
+      - Stage a target that is incompatible with the running kernel, or whose compatibility is unknown, with a
+        warning for each reason. The preserved state may be lost, and a C(luo) ABI mismatch panics the new kernel.
+      - Does not override a host that cannot stage at all (no kexec, kexec without C(-s), C(kexec_load_disabled)).
+    type: bool
+    default: false
+notes:
+  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT) makes the module read and write every path below that
+    directory and run its commands from there; it exists for the collection's own tests only.
+  - The kernel says only whether a kernel is staged, not which. A kernel staged by another tool after this module
+    staged one, with the record left in place, cannot be told apart from the recorded one.
+  - Under kernel lockdown (C(integrity) or C(confidentiality)) C(kexec_file_load) accepts only images signed with a
+    key the kernel trusts.
+seealso:
+  - module: luo.liveupdate.info
+  - module: luo.liveupdate.kernel_cmdline
+requirements:
+  - kexec-tools with C(kexec_file_load) support (C(-s)), and a kernel that allows kexec (C(kernel.kexec_load_disabled=0)).
+'''
+
+EXAMPLES = r'''
+- name: Stage 7.3.4 with the running command line (plus liveupdate=on kho=on)
+  luo.liveupdate.kexec_load:
+    kernel: /boot/vmlinuz-7.3.4
+    initrd: /boot/initrd.img-7.3.4
+  register: staged
+
+- name: Stage with a command line of its own, plus more KHO scratch memory
+  luo.liveupdate.kexec_load:
+    kernel: /boot/vmlinuz-7.3.4
+    cmdline: root=/dev/vda1 ro console=ttyS0
+    append:
+      - kho_scratch=512M
+    remove:
+      - quiet
+
+- name: See what would be staged and whether the target fits
+  luo.liveupdate.kexec_load:
+    kernel: /boot/vmlinuz-7.3.4
+  check_mode: true
+  register: plan
+
+- name: Unload whatever is staged
+  luo.liveupdate.kexec_load:
+    state: unloaded
+'''
+
+RETURN = r'''
+loaded:
+  description: Whether a kernel is staged after the task (in check mode, would be).
+  returned: always
+  type: bool
+  sample: true
+kernel:
+  description: The staged kernel image.
+  returned: when O(state=loaded)
+  type: str
+  sample: /boot/vmlinuz-7.3.4
+initrd:
+  description: The staged initramfs, null when none.
+  returned: when O(state=loaded)
+  type: str
+  sample: /boot/initrd.img-7.3.4
+release:
+  description: The release of the staged kernel (what C(uname -r) will say), null when unknown.
+  returned: when O(state=loaded)
+  type: str
+  sample: 7.3.4
+cmdline:
+  description: The final command line of the next kernel.
+  returned: when O(state=loaded)
+  type: str
+  sample: root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on
+argv:
+  description:
+    - The kexec command that was run (or, in check mode or when nothing needed to change, that staging runs).
+    - With O(state=unloaded), the unload command, or an empty list when nothing was staged.
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/sbin/kexec, -s, -l, /boot/vmlinuz-7.3.4, --initrd=/boot/initrd.img-7.3.4,
+           --command-line=root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on]
+target:
+  description: The kernel image's facts, as M(luo.liveupdate.info) returns them for its target.
+  returned: when O(state=loaded)
+  type: dict
+  contains:
+    path:
+      description: The image path.
+      type: str
+    release:
+      description: Its release string.
+      type: str
+    compression:
+      description: Payload compression (gzip, xz, zstd, lzma, lz4, bzip2, none).
+      type: str
+    payload_readable:
+      description: Whether the payload could be decompressed here.
+      type: bool
+    payload_reason:
+      description: Why it could not, null when it could.
+      type: str
+    config_source:
+      description: Where its config came from, null when none.
+      type: str
+    options:
+      description: Its LUO-relevant config options, null when its config is unknown.
+      type: dict
+    abi:
+      description: Its LUO ABI strings (C(kho), C(luo), C(memfd)), null when unknown.
+      type: dict
+  sample:
+    path: /boot/vmlinuz-7.3.4
+    release: 7.3.4
+    compression: gzip
+    payload_readable: true
+    payload_reason: null
+    config_source: /boot/config-7.3.4
+    options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
+    abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
+compatible:
+  description: True when the target can take over from the running kernel with the state intact. Unknown is false.
+  returned: when O(state=loaded)
+  type: bool
+  sample: true
+target_reasons:
+  description: Why the target is not compatible, each with an C(id), a C(message) and a C(fix), as M(luo.liveupdate.info) returns them.
+  returned: when O(state=loaded)
+  type: list
+  elements: dict
+  sample:
+    - id: target-abi-mismatch-luo
+      message: 'ABI luo-v4 of the target differs from luo-v5 of the running kernel: a luo ABI mismatch panics the new kernel at boot'
+      fix: pick a target kernel with luo-v5, or go through a cold reboot for this update
+record:
+  description: The file that records what this module staged.
+  returned: always
+  type: str
+  sample: /run/luo-liveupdate/kexec.json
+'''
+
+import datetime
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
+
+
+def absolute(name, path, example):
+    if path is not None and not os.path.isabs(path):
+        raise ValueError('%s %s is relative: give the absolute path on the managed host, for example %s' % (name, path, example))
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def kexec_path(facts):
+    return facts['path'] or 'kexec'
+
+
+def refuse_host(module, facts, action, result):
+    """Fail when this host cannot run kexec_file_load at all; force does not change that."""
+    reasons = readiness.kexec_reasons(facts)
+    if reasons:
+        module.fail_json(msg='cannot %s: %s' % (action, '; '.join('%s (fix: %s)' % (r['message'], r['fix']) for r in reasons)),
+                         reasons=reasons, **result)
+
+
+def diff_of(before, after):
+    header = 'staged kernel (%s)' % kexec.RECORD_PATH
+    return {'before_header': header, 'after_header': header, 'before': before, 'after': after}
+
+
+def loaded_now(host):
+    return host.read(kexec.LOADED_PATH) == '1'
+
+
+def lockdown_hint(facts):
+    lockdown = facts.get('lockdown')
+    if lockdown and lockdown != 'none':
+        return '; kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts' % lockdown
+    return ''
+
+
+def run_load(module, host, facts, wanted, result):
+    """Stage wanted; on failure leave the staged state as it was, and fail."""
+    params = module.params
+    argv = kexec.load_argv(host.path(kexec_path(facts)), host.path(params['kernel']),
+                           host.path(params['initrd']) if params['initrd'] else None, wanted['cmdline'])
+    was_loaded = facts['loaded']
+    rc, out, err = host.run(argv)
+    if rc != 0:
+        left = 'the staged state is as it was'
+        if not was_loaded and loaded_now(host):
+            urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+            left = ('a kernel was left staged and has been unloaded' if urc == 0 else
+                    'a kernel was left staged and unloading it failed too (%s): run kexec -s -u' % (uerr or '').strip())
+        module.fail_json(msg='%s failed (rc %d): %s%s; %s' % (' '.join(result['argv'][:3]), rc, (err or out).strip(),
+                                                               lockdown_hint(facts), left), **result)
+    if not loaded_now(host):
+        module.fail_json(msg='%s returned 0 but %s does not read 1: nothing is staged; check the kernel log (journalctl -k)'
+                         % (' '.join(result['argv'][:3]), kexec.LOADED_PATH), **result)
+    try:
+        kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
+    except OSError as exc:
+        host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+        module.fail_json(msg='cannot write the record %s: %s; the kernel was unloaded again. Make /run writable for the '
+                         'module (become: true)' % (kexec.RECORD_PATH, exc), **result)
+
+
+def stage(module, host):
+    params = module.params
+    result = dict(changed=False, loaded=False, record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
+                  initrd=params['initrd'])
+    try:
+        absolute('kernel', params['kernel'], '/boot/vmlinuz-7.3.4')
+        absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
+        append = kexec.append_params(params['append'])
+        remove = kexec.remove_names(params['remove'])
+        base = kexec.base_cmdline(params['cmdline'], params['reuse_cmdline'], host.read('/proc/cmdline'))
+        cmdline = kexec.final_cmdline(base, append, remove)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), **result)
+    try:
+        target = hostfacts.target(host, params['kernel'])
+    except KernelImageError as exc:
+        module.fail_json(msg='kernel: %s' % exc, **result)
+    if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
+        module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
+                         'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
+                         % (params['initrd'], params['kernel'], target['release'] or 'RELEASE'), **result)
+    facts = hostfacts.kexec_facts(host)
+    reasons = readiness.target_reasons(hostfacts.running_kernel(host), target)
+    result.update(release=target['release'], cmdline=cmdline, target=hostfacts.public_target(target),
+                  compatible=not reasons, target_reasons=reasons,
+                  argv=kexec.load_argv(kexec_path(facts), params['kernel'], params['initrd'], cmdline))
+    if reasons and not params['force']:
+        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
+                         'Fix: %s; or set force: true to stage it anyway' % (
+                             params['kernel'], target['release'], '; '.join(r['message'] for r in reasons),
+                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
+    for found in reasons:
+        module.warn('staging %s anyway (force): %s' % (params['kernel'], found['message']))
+    try:
+        wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), params['initrd'],
+                                   kexec.file_sha256(host.path(params['initrd'])) if params['initrd'] else None,
+                                   cmdline, target['release'], now())
+    except OSError as exc:
+        module.fail_json(msg='cannot read %s: %s; run with root privileges (become: true) or make it readable'
+                         % (exc.filename, exc.strerror), **result)
+    record = kexec.read_record(host.path(kexec.RECORD_PATH))
+    why = kexec.load_reason(facts['loaded'], record, wanted)
+    result['loaded'] = True
+    if module._diff:
+        after = kexec.describe_staged(True, wanted if why else record)
+        result['diff'] = diff_of(kexec.describe_staged(facts['loaded'], record), after)
+    if why is None:
+        module.exit_json(**result)
+    result['changed'] = True
+    refuse_host(module, facts, 'stage %s' % params['kernel'], dict(result, loaded=facts['loaded']))
+    if not module.check_mode:
+        run_load(module, host, facts, wanted, dict(result, loaded=facts['loaded']))
+    module.exit_json(msg='staged %s: %s before' % (params['kernel'], why), **result)
+
+
+def unload(module, host):
+    facts = hostfacts.kexec_facts(host)
+    record = kexec.read_record(host.path(kexec.RECORD_PATH))
+    result = dict(changed=False, loaded=False, record=kexec.RECORD_PATH, argv=[])
+    if module._diff:
+        result['diff'] = diff_of(kexec.describe_staged(facts['loaded'], record), kexec.describe_staged(False, None))
+    if not facts['loaded']:
+        if not module.check_mode:
+            kexec.remove_record(host.path(kexec.RECORD_PATH))  # stale: what it describes is gone
+        module.exit_json(**result)
+    result.update(changed=True, argv=kexec.unload_argv(kexec_path(facts)))
+    refuse_host(module, facts, 'unload the staged kernel', dict(result, loaded=True))
+    if not module.check_mode:
+        rc, out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+        if rc != 0:
+            module.fail_json(msg='%s failed (rc %d): %s; the kernel is still staged' % (' '.join(result['argv']), rc, (err or out).strip()),
+                             **dict(result, loaded=True))
+        if loaded_now(host):
+            module.fail_json(msg='%s returned 0 but %s still reads 1: the kernel is still staged; check the kernel log (journalctl -k)'
+                             % (' '.join(result['argv']), kexec.LOADED_PATH), **dict(result, loaded=True))
+        kexec.remove_record(host.path(kexec.RECORD_PATH))
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type='str', choices=['loaded', 'unloaded'], default='loaded'),
+            kernel=dict(type='path'),
+            initrd=dict(type='path'),
+            cmdline=dict(type='raw'),
+            reuse_cmdline=dict(type='bool'),
+            append=dict(type='list', elements='raw', default=[]),
+            remove=dict(type='list', elements='raw', default=[]),
+            force=dict(type='bool', default=False),
+        ),
+        required_if=[('state', 'loaded', ('kernel',))],
+        supports_check_mode=True,
+    )
+    host = Host.from_module(module)
+    if module.params['state'] == 'loaded':
+        stage(module, host)
+    unload(module, host)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,592 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import _internal as ansible_internal
+from ansible.module_utils.common import warnings as ansible_warnings
+from ansible_collections.luo.liveupdate.plugins.module_utils import host as hostmod
+from ansible_collections.luo.liveupdate.plugins.modules import kexec_load
+from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
+
+FAKE_KEXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kexec_load', 'kexec')
+RUNNING = '7.2.13'
+TARGET = '7.3.4'
+KERNEL = '/boot/vmlinuz-%s' % TARGET
+INITRD = '/boot/initrd.img-%s' % TARGET
+PROC_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro console=ttyS0 quiet liveupdate=on kho=on' % RUNNING
+REUSED = 'root=/dev/vda1 ro console=ttyS0 quiet liveupdate=on kho=on'
+RECORD = 'run/luo-liveupdate/kexec.json'
+LOADED = 'sys/kernel/kexec_loaded'
+NO_LUO_CONFIG = kb.CONFIG_TEXT.replace('CONFIG_LIVEUPDATE=y\n', '# CONFIG_LIVEUPDATE is not set\n')
+
+
+def write(root, path, data, mode=None):
+    full = os.path.join(root, path.lstrip('/'))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'wb' if isinstance(data, bytes) else 'w') as handle:
+        handle.write(data)
+    if mode is not None:
+        os.chmod(full, mode)
+    return full
+
+
+def read(root, path):
+    full = os.path.join(root, path.lstrip('/'))
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding='utf-8') as handle:
+        return handle.read()
+
+
+def image(release, abi=kb.LAB_ABI):
+    """A real bzImage of release whose kernel carries the ABI strings abi."""
+    return kb.bzimage_of(kb.kernel_body(release=release, abi=abi), 'gzip', version='%s (root@vm) #1 SMP PREEMPT_DYNAMIC' % release)
+
+
+def install_kernel(root, release, abi=kb.LAB_ABI, config=kb.CONFIG_TEXT, name=None):
+    path = '/boot/%s' % (name or 'vmlinuz-%s' % release)
+    write(root, path, image(release, abi))
+    if config is not None:
+        write(root, '/boot/config-%s' % release, config)
+    return path
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A host running the LUO kernel 7.2.13 with liveupdate=on kho=on, kexec-tools 2.0.32, and 7.3.4 in /boot."""
+    root = str(tmp_path / 'host')
+    write(root, '/proc/sys/kernel/osrelease', RUNNING + '\n')
+    write(root, '/proc/sys/kernel/arch', 'x86_64\n')
+    write(root, '/proc/cmdline', PROC_CMDLINE + '\n')
+    write(root, '/proc/sys/kernel/kexec_load_disabled', '0\n')
+    write(root, '/sys/kernel/kexec_loaded', '0\n')
+    write(root, '/sys/kernel/security/lockdown', '[none] integrity confidentiality\n')
+    install_kernel(root, RUNNING)
+    install_kernel(root, TARGET)
+    write(root, INITRD, b'070701' + b'\0' * 500)
+    with open(FAKE_KEXEC, encoding='utf-8') as handle:
+        write(root, '/usr/sbin/kexec', handle.read(), mode=0o755)
+    monkeypatch.setenv(hostmod.TEST_ROOT_ENV, root)
+    return root
+
+
+@pytest.fixture
+def module_warnings(monkeypatch):
+    """Make module.warn() record into the result, as on a managed host, with a fresh list for this test.
+
+    Importing the controller (conftest loads the plugin loader) sends warnings to the display instead.
+    """
+    monkeypatch.setattr(ansible_internal, 'is_controller', False)
+    monkeypatch.setattr(ansible_warnings, '_global_warnings', {})
+
+
+def kexec_calls(root):
+    """The load and unload calls the stand-in kexec got (not the --version/--help probes)."""
+    text = read(root, 'kexec.calls') or ''
+    calls = [call.split('\0')[:-1] for call in text.split('\n')[:-1]]
+    return [call for call in calls if '-l' in call or '-u' in call]
+
+
+def loaded(root):
+    return read(root, LOADED).strip()
+
+
+def record(root):
+    text = read(root, RECORD)
+    return None if text is None else json.loads(text)
+
+
+def sha256(root, path):
+    with open(os.path.join(root, path.lstrip('/')), 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def stage_args(**extra):
+    return dict({'kernel': KERNEL, 'initrd': INITRD}, **extra)
+
+
+def assert_untouched(root):
+    """Nothing staged, nothing recorded, kexec never asked to load or unload."""
+    assert kexec_calls(root) == []
+    assert loaded(root) == '0'
+    assert record(root) is None
+
+
+# Loading
+
+def test_load_stages_with_the_running_cmdline_and_records(root, run_module):
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed, result
+    assert result['changed'] is True
+    assert result['loaded'] is True
+    assert result['kernel'] == KERNEL and result['initrd'] == INITRD
+    assert result['release'] == TARGET
+    assert result['cmdline'] == REUSED
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--initrd=' + INITRD, '--command-line=' + REUSED]
+    assert result['compatible'] is True and result['target_reasons'] == []
+    assert result['target']['abi'] == {'kho': 'kho-v4', 'luo': 'luo-v5', 'memfd': 'memfd-v2'}
+    assert result['target']['options']['LIVEUPDATE'] == 'y'
+    assert 'config' not in result['target']
+    assert result['record'] == '/run/luo-liveupdate/kexec.json'
+    assert 'diff' not in result
+    # kexec got the paths below the root, as one argument each.
+    assert kexec_calls(root) == [['-s', '-l', os.path.join(root, 'boot/vmlinuz-7.3.4'),
+                                  '--initrd=' + os.path.join(root, 'boot/initrd.img-7.3.4'), '--command-line=' + REUSED]]
+    assert loaded(root) == '1'
+    saved = record(root)
+    assert saved.pop('loaded_at').endswith('Z')
+    assert saved == {'kernel': KERNEL, 'kernel_sha256': sha256(root, KERNEL), 'initrd': INITRD,
+                     'initrd_sha256': sha256(root, INITRD), 'cmdline': REUSED, 'release': TARGET}
+
+
+def test_second_run_with_the_same_inputs_changes_nothing(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    first = record(root)
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed, result
+    assert result['changed'] is False
+    assert result['loaded'] is True
+    assert result['argv'][:3] == ['/usr/sbin/kexec', '-s', '-l']
+    assert len(kexec_calls(root)) == 1
+    assert record(root) == first
+
+
+def test_reuse_cmdline_true_is_the_default(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, stage_args(reuse_cmdline=True))
+    assert not result.failed and result['changed'] is False
+
+
+def test_without_initrd(root, run_module):
+    result = run_module(kexec_load.main, {'kernel': KERNEL})
+    assert not result.failed, result
+    assert result['initrd'] is None
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--command-line=' + REUSED]
+    assert record(root)['initrd'] is None and record(root)['initrd_sha256'] is None
+
+
+def test_cmdline_of_its_own_with_append_and_remove(root, run_module):
+    result = run_module(kexec_load.main, stage_args(cmdline='root=/dev/vda1 ro quiet liveupdate=off console=tty0',
+                                                    append=['console=ttyS0', 'kho_scratch=512M', 'kho=on'], remove=['quiet']))
+    assert not result.failed, result
+    assert result['cmdline'] == 'root=/dev/vda1 ro liveupdate=on console=ttyS0 kho_scratch=512M kho=on'
+    assert kexec_calls(root)[0][-1] == '--command-line=' + result['cmdline']
+    assert record(root)['cmdline'] == result['cmdline']
+
+
+def test_reused_cmdline_gets_liveupdate_and_kho_forced_on(root, run_module):
+    write(root, '/proc/cmdline', 'BOOT_IMAGE=/boot/vmlinuz-7.2.13 root=/dev/vda1 liveupdate=off initrd=\\initrd.img\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert result['cmdline'] == 'root=/dev/vda1 liveupdate=on kho=on'
+
+
+def test_other_inputs_reload(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, stage_args(append=['kho_scratch=512M']))
+    assert not result.failed and result['changed'] is True
+    assert len(kexec_calls(root)) == 2
+    assert record(root)['cmdline'] == REUSED + ' kho_scratch=512M'
+
+
+def test_a_new_image_at_the_same_path_reloads(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    install_kernel(root, '7.3.5', name='vmlinuz-7.3.4')
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed and result['changed'] is True
+    assert result['release'] == '7.3.5'
+    assert record(root)['kernel_sha256'] == sha256(root, KERNEL)
+    assert record(root)['release'] == '7.3.5'
+
+
+def test_a_kernel_staged_by_something_else_is_replaced(root, run_module):
+    write(root, LOADED, '1\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed and result['changed'] is True
+    assert len(kexec_calls(root)) == 1
+    assert record(root)['cmdline'] == REUSED
+
+
+def test_a_record_without_a_staged_kernel_reloads(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, LOADED, '0\n')  # unloaded behind the module's back
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed and result['changed'] is True
+    assert loaded(root) == '1'
+
+
+def test_a_broken_record_reloads(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, RECORD, '{"kernel": ')
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed and result['changed'] is True
+    assert record(root)['kernel'] == KERNEL
+
+
+# Check and diff modes
+
+def test_check_mode_reports_and_changes_nothing(root, run_module):
+    result = run_module(kexec_load.main, stage_args(append=['kho_scratch=512M']), check_mode=True)
+    assert not result.failed, result
+    assert result['changed'] is True
+    assert result['loaded'] is True
+    assert result['cmdline'] == REUSED + ' kho_scratch=512M'
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--initrd=' + INITRD, '--command-line=' + result['cmdline']]
+    assert result['compatible'] is True
+    assert_untouched(root)
+
+
+def test_check_mode_when_staged_already(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, stage_args(), check_mode=True)
+    assert not result.failed and result['changed'] is False
+
+
+def test_check_mode_reports_an_incompatible_target_as_a_failure(root, run_module):
+    install_kernel(root, TARGET, abi=(b'kho-v4', b'luo-v4', b'memfd-v2'))
+    result = run_module(kexec_load.main, stage_args(), check_mode=True)
+    assert result.failed
+    assert result['compatible'] is False
+    assert result['cmdline'] == REUSED
+    assert result['argv'][:3] == ['/usr/sbin/kexec', '-s', '-l']
+    assert_untouched(root)
+
+
+def test_diff_from_nothing_to_the_new_record(root, run_module):
+    result = run_module(kexec_load.main, stage_args(), diff=True)
+    assert result['diff']['before'] == 'nothing staged\n'
+    assert json.loads(result['diff']['after']) == record(root)
+    assert result['diff']['before_header'] == 'staged kernel (/run/luo-liveupdate/kexec.json)'
+
+
+def test_diff_from_the_previous_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    previous = record(root)
+    result = run_module(kexec_load.main, stage_args(append=['quiet', 'nokaslr']), diff=True, check_mode=True)
+    assert json.loads(result['diff']['before']) == previous
+    after = json.loads(result['diff']['after'])
+    assert after['cmdline'] == 'root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on quiet nokaslr'
+    assert record(root) == previous
+
+
+def test_diff_from_a_kernel_staged_by_something_else(root, run_module):
+    write(root, LOADED, '1\n')
+    result = run_module(kexec_load.main, stage_args(), diff=True, check_mode=True)
+    assert result['diff']['before'] == 'a kernel staged without a record of this module (loaded by something else)\n'
+
+
+def test_diff_when_staged_already_is_empty(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, stage_args(), diff=True)
+    assert result['diff']['before'] == result['diff']['after']
+
+
+# Compatibility
+
+def test_luo_abi_mismatch_is_refused(root, run_module):
+    install_kernel(root, TARGET, abi=(b'kho-v4', b'luo-v4', b'memfd-v2'))
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'refusing to stage /boot/vmlinuz-7.3.4 (release 7.3.4)' in result['msg']
+    assert 'ABI luo-v4 of the target differs from luo-v5 of the running kernel' in result['msg']
+    assert 'panics the new kernel' in result['msg']
+    assert 'force: true' in result['msg']
+    assert [reason['id'] for reason in result['target_reasons']] == ['target-abi-mismatch-luo']
+    assert result['compatible'] is False
+    assert_untouched(root)
+
+
+def test_target_without_luo_config_is_refused(root, run_module):
+    install_kernel(root, TARGET, config=NO_LUO_CONFIG)
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert [reason['id'] for reason in result['target_reasons']] == ['target-config-liveupdate']
+    assert 'CONFIG_LIVEUPDATE=n in 7.3.4' in result['msg']
+    assert_untouched(root)
+
+
+def test_target_with_unknown_config_is_refused(root, run_module):
+    os.unlink(os.path.join(root, 'boot/config-7.3.4'))
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert [reason['id'] for reason in result['target_reasons']] == ['target-config-unknown']
+    assert_untouched(root)
+
+
+def test_running_kernel_image_missing_makes_compatibility_unknown(root, run_module):
+    os.unlink(os.path.join(root, 'boot/vmlinuz-7.2.13'))
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert [reason['id'] for reason in result['target_reasons']] == ['running-abi-unknown']
+    assert_untouched(root)
+
+
+def test_force_stages_an_incompatible_target_with_warnings(root, run_module, module_warnings):
+    install_kernel(root, TARGET, abi=(b'kho-v4', b'luo-v4', b'memfd-v2'), config=NO_LUO_CONFIG)
+    result = run_module(kexec_load.main, stage_args(force=True))
+    assert not result.failed, result
+    assert result['changed'] is True
+    assert result['compatible'] is False
+    assert [reason['id'] for reason in result['target_reasons']] == ['target-config-liveupdate', 'target-abi-mismatch-luo']
+    assert [warning['event']['msg'] for warning in result['warnings']] == ['staging /boot/vmlinuz-7.3.4 anyway (force): %s' % reason['message'] for reason in result['target_reasons']]
+    assert loaded(root) == '1'
+    assert record(root)['kernel'] == KERNEL
+
+
+# Hosts that cannot stage
+
+def test_kexec_missing_is_refused_even_with_force(root, run_module):
+    os.unlink(os.path.join(root, 'usr/sbin/kexec'))
+    result = run_module(kexec_load.main, stage_args(force=True))
+    assert result.failed
+    assert 'cannot stage /boot/vmlinuz-7.3.4: kexec (kexec-tools) is not installed' in result['msg']
+    assert 'install kexec-tools' in result['msg']
+    assert [reason['id'] for reason in result['reasons']] == ['kexec-missing']
+    assert result['argv'][0] == 'kexec'
+    assert loaded(root) == '0' and record(root) is None
+
+
+def test_kexec_without_file_load_is_refused(root, run_module):
+    write(root, 'kexec.no-file-load', '')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'does not support kexec_file_load (-s)' in result['msg']
+    assert_untouched(root)
+
+
+def test_kexec_load_disabled_is_refused(root, run_module):
+    write(root, '/proc/sys/kernel/kexec_load_disabled', '1\n')
+    result = run_module(kexec_load.main, stage_args(), check_mode=True)
+    assert result.failed
+    assert 'kernel.kexec_load_disabled=1' in result['msg']
+    assert_untouched(root)
+
+
+def test_kexec_load_disabled_after_staging_keeps_the_staged_kernel(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, '/proc/sys/kernel/kexec_load_disabled', '1\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert not result.failed, result
+    assert result['changed'] is False
+
+
+# Bad input: clear message, nothing changed
+
+@pytest.mark.parametrize('args, words', [
+    ({'kernel': '/boot/vmlinuz-9.9.9'}, ['/boot/vmlinuz-9.9.9 does not exist']),
+    ({'kernel': '/boot/config-7.3.4'}, ['config-7.3.4 is not a kernel image', 'give a vmlinuz']),
+    ({'kernel': '/boot'}, ['is a directory, not a kernel image']),
+    ({'kernel': 'boot/vmlinuz-7.3.4'}, ['kernel boot/vmlinuz-7.3.4 is relative', 'absolute path']),
+    ({'kernel': KERNEL, 'initrd': 'initrd.img'}, ['initrd initrd.img is relative']),
+    ({'kernel': KERNEL, 'initrd': '/boot/initrd.img-9'}, ['initrd /boot/initrd.img-9 does not exist', 'leave initrd out']),
+    ({'kernel': KERNEL, 'initrd': '/boot'}, ['initrd /boot does not exist or is not a regular file']),
+    ({'kernel': KERNEL, 'cmdline': 'root=/dev/vda1', 'reuse_cmdline': True}, ['cmdline and reuse_cmdline: true are both given']),
+    ({'kernel': KERNEL, 'reuse_cmdline': False}, ['reuse_cmdline is false and no cmdline is given']),
+    ({'kernel': KERNEL, 'cmdline': True}, ['cmdline is the boolean True', 'quote it']),
+    ({'kernel': KERNEL, 'append': ['quiet', 'name="x"']}, ['append item 2', 'double quote']),
+    ({'kernel': KERNEL, 'append': ['console=ttyS0 quiet']}, ["append item 1 'console=ttyS0 quiet' contains whitespace"]),
+    ({'kernel': KERNEL, 'append': [True]}, ['append item 1 is the boolean True']),
+    ({'kernel': KERNEL, 'append': ['liveupdate=off']}, ['liveupdate is always set to on']),
+    ({'kernel': KERNEL, 'remove': ['kho']}, ['remove item 1 is kho']),
+    ({'kernel': KERNEL, 'remove': ['console=ttyS0']}, ['remove item 1', 'names only']),
+    ({'kernel': KERNEL, 'remove': ['quiet'], 'append': ['quiet']}, ['quiet is in both remove and append']),
+])
+def test_bad_input_fails_and_changes_nothing(root, run_module, args, words):
+    result = run_module(kexec_load.main, args)
+    assert result.failed, result
+    for word in words:
+        assert word in result['msg']
+    assert result['changed'] is False
+    assert_untouched(root)
+
+
+def test_kernel_is_required_to_load(root, run_module):
+    result = run_module(kexec_load.main, {})
+    assert result.failed
+    assert 'state is loaded but all of the following are missing: kernel' in result['msg']
+    assert_untouched(root)
+
+
+def test_bad_input_keeps_what_is_staged(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    before = record(root)
+    result = run_module(kexec_load.main, stage_args(append=['a b']))
+    assert result.failed
+    assert loaded(root) == '1' and record(root) == before
+    assert len(kexec_calls(root)) == 1
+
+
+# kexec failing
+
+def test_kexec_failure_reports_its_stderr_and_leaves_nothing_staged(root, run_module):
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Invalid argument\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert result['msg'] == ('/usr/sbin/kexec -s -l failed (rc 1): kexec_file_load failed: Invalid argument; '
+                             'the staged state is as it was')
+    assert result['loaded'] is False
+    assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l']]
+    assert loaded(root) == '0' and record(root) is None
+
+
+def test_kexec_failure_that_left_a_kernel_staged_unloads_it(root, run_module):
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Cannot allocate memory\n')
+    write(root, 'kexec.fail-staged', '')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert result['msg'].endswith('Cannot allocate memory; a kernel was left staged and has been unloaded')
+    assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l'], ['-s', '-u']]
+    assert loaded(root) == '0' and record(root) is None
+
+
+def test_kexec_failure_that_left_a_kernel_staged_that_will_not_unload(root, run_module):
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Cannot allocate memory\n')
+    write(root, 'kexec.fail-staged', '')
+    write(root, 'kexec.fail-unload', 'kexec_file_load(unload) failed\n: Device or resource busy\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'a kernel was left staged and unloading it failed too' in result['msg']
+    assert 'Device or resource busy' in result['msg']
+    assert 'run kexec -s -u' in result['msg']
+    assert record(root) is None
+
+
+def test_kexec_failure_mentions_lockdown(root, run_module):
+    write(root, '/sys/kernel/security/lockdown', 'none [integrity] confidentiality\n')
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Operation not permitted\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'Operation not permitted; kernel lockdown is integrity: kexec_file_load accepts only images signed' in result['msg']
+
+
+def test_kexec_failure_keeps_the_previously_staged_kernel_and_its_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    before = record(root)
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Invalid argument\n')
+    result = run_module(kexec_load.main, stage_args(append=['nokaslr']))
+    assert result.failed
+    assert result['loaded'] is True
+    assert 'the staged state is as it was' in result['msg']
+    assert loaded(root) == '1' and record(root) == before
+    assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l'], ['-s', '-l']]
+
+
+def test_kexec_success_without_a_staged_kernel_fails(root, run_module):
+    write(root, 'kexec.ignore', '')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert '/usr/sbin/kexec -s -l returned 0 but /sys/kernel/kexec_loaded does not read 1' in result['msg']
+    assert record(root) is None
+
+
+def test_record_that_cannot_be_written_unloads_again(root, run_module):
+    write(root, 'run/luo-liveupdate', 'a file where the directory belongs')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'cannot write the record /run/luo-liveupdate/kexec.json' in result['msg']
+    assert 'the kernel was unloaded again' in result['msg']
+    assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l'], ['-s', '-u']]
+    assert loaded(root) == '0'
+
+
+# Unloading
+
+def test_unload_of_nothing_changes_nothing(root, run_module):
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert not result.failed, result
+    assert result['changed'] is False
+    assert result['loaded'] is False
+    assert result['argv'] == []
+    assert result['record'] == '/run/luo-liveupdate/kexec.json'
+    assert 'cmdline' not in result and 'target' not in result
+    assert kexec_calls(root) == []
+
+
+def test_unload_of_nothing_drops_a_stale_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, LOADED, '0\n')
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert not result.failed and result['changed'] is False
+    assert record(root) is None
+
+
+def test_unload_unloads_and_removes_the_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, {'state': 'unloaded'}, diff=True)
+    assert not result.failed, result
+    assert result['changed'] is True
+    assert result['loaded'] is False
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-u']
+    assert kexec_calls(root)[-1] == ['-s', '-u']
+    assert loaded(root) == '0' and record(root) is None
+    assert json.loads(result['diff']['before'])['kernel'] == KERNEL
+    assert result['diff']['after'] == 'nothing staged\n'
+    again = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert again['changed'] is False
+
+
+def test_unload_of_a_kernel_staged_by_something_else(root, run_module):
+    write(root, LOADED, '1\n')
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert not result.failed and result['changed'] is True
+    assert loaded(root) == '0'
+
+
+def test_unload_check_mode_changes_nothing(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    before = record(root)
+    result = run_module(kexec_load.main, {'state': 'unloaded'}, check_mode=True)
+    assert not result.failed and result['changed'] is True
+    assert result['loaded'] is False
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-u']
+    assert loaded(root) == '1' and record(root) == before
+    assert len(kexec_calls(root)) == 1
+
+
+def test_unload_check_mode_keeps_a_stale_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, LOADED, '0\n')
+    result = run_module(kexec_load.main, {'state': 'unloaded'}, check_mode=True)
+    assert result['changed'] is False
+    assert record(root) is not None
+
+
+def test_unload_failure_reports_stderr_and_keeps_the_record(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    before = record(root)
+    write(root, 'kexec.fail-unload', 'kexec_file_load(unload) failed\n: Operation not permitted\n')
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert result.failed
+    assert result['msg'] == ('/usr/sbin/kexec -s -u failed (rc 1): kexec_file_load(unload) failed\n: Operation not permitted; '
+                             'the kernel is still staged')
+    assert result['loaded'] is True
+    assert loaded(root) == '1' and record(root) == before
+
+
+def test_unload_that_leaves_the_kernel_staged_fails(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    write(root, 'kexec.ignore', '')
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert result.failed
+    assert 'still reads 1' in result['msg']
+    assert record(root) is not None
+
+
+def test_unload_without_kexec_fails(root, run_module):
+    write(root, LOADED, '1\n')
+    os.unlink(os.path.join(root, 'usr/sbin/kexec'))
+    result = run_module(kexec_load.main, {'state': 'unloaded'})
+    assert result.failed
+    assert 'cannot unload the staged kernel: kexec (kexec-tools) is not installed' in result['msg']
+    assert loaded(root) == '1'
+
+
+def test_unload_ignores_the_load_options(root, run_module):
+    run_module(kexec_load.main, stage_args())
+    result = run_module(kexec_load.main, {'state': 'unloaded', 'kernel': 'relative/ignored'})
+    assert not result.failed and result['changed'] is True
