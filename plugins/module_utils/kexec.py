@@ -197,12 +197,12 @@ def differences(record, wanted):
 def load_reason(loaded, record, wanted):
     """Why wanted must be loaded, or None when it is staged already (kexec_loaded=1 and a matching record)."""
     if not loaded:
-        return 'nothing is staged'
+        return 'nothing was staged'
     if record is None:
-        return 'a kernel is staged without a record of this module (loaded by something else)'
+        return 'a kernel was staged without a record of this module (loaded by something else)'
     changed = differences(record, wanted)
     if changed:
-        return 'the staged kernel differs in %s' % ', '.join(changed)
+        return 'the staged kernel differed in %s' % ', '.join(changed)
     return None
 
 

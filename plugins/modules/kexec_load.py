@@ -286,22 +286,27 @@ def run_load(module, host, facts, wanted, result):
             urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
             left = ('a kernel was left staged and has been unloaded' if urc == 0 else
                     'a kernel was left staged and unloading it failed too (%s): run kexec -s -u' % (uerr or '').strip())
-        module.fail_json(msg='%s failed (rc %d): %s%s; %s' % (' '.join(result['argv'][:3]), rc, (err or out).strip(),
-                                                               lockdown_hint(facts), left), **result)
+        detail = (err or out).strip() + lockdown_hint(facts)
+        module.fail_json(msg='%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
+                         **dict(result, loaded=loaded_now(host)))
     if not loaded_now(host):
         module.fail_json(msg='%s returned 0 but %s does not read 1: nothing is staged; check the kernel log (journalctl -k)'
                          % (' '.join(result['argv'][:3]), kexec.LOADED_PATH), **result)
     try:
         kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
     except OSError as exc:
-        host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-        module.fail_json(msg='cannot write the record %s: %s; the kernel was unloaded again. Make /run writable for the '
-                         'module (become: true)' % (kexec.RECORD_PATH, exc), **result)
+        # A kernel staged without its record would look like someone else's: take it back.
+        urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+        left = ('the kernel was unloaded again' if urc == 0 else
+                'unloading the kernel again failed too (%s): run kexec -s -u' % (uerr or '').strip())
+        module.fail_json(msg='cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
+                         % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
 
 
 def stage(module, host):
     params = module.params
-    result = dict(changed=False, loaded=False, record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
+    # Until it is staged, "loaded" tells what a failure leaves: whatever was staged before.
+    result = dict(changed=False, loaded=loaded_now(host), record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
                   initrd=params['initrd'])
     try:
         absolute('kernel', params['kernel'], '/boot/vmlinuz-7.3.4')
@@ -346,12 +351,13 @@ def stage(module, host):
         after = kexec.describe_staged(True, wanted if why else record)
         result['diff'] = diff_of(kexec.describe_staged(facts['loaded'], record), after)
     if why is None:
-        module.exit_json(**result)
+        module.exit_json(msg='%s is staged already with this command line (%s=1, the record matches)'
+                         % (params['kernel'], kexec.LOADED_PATH), **result)
     result['changed'] = True
     refuse_host(module, facts, 'stage %s' % params['kernel'], dict(result, loaded=facts['loaded']))
     if not module.check_mode:
         run_load(module, host, facts, wanted, dict(result, loaded=facts['loaded']))
-    module.exit_json(msg='staged %s: %s before' % (params['kernel'], why), **result)
+    module.exit_json(msg='%s %s: %s' % ('would stage' if module.check_mode else 'staged', params['kernel'], why), **result)
 
 
 def unload(module, host):
@@ -363,7 +369,7 @@ def unload(module, host):
     if not facts['loaded']:
         if not module.check_mode:
             kexec.remove_record(host.path(kexec.RECORD_PATH))  # stale: what it describes is gone
-        module.exit_json(**result)
+        module.exit_json(msg='nothing is staged', **result)
     result.update(changed=True, argv=kexec.unload_argv(kexec_path(facts)))
     refuse_host(module, facts, 'unload the staged kernel', dict(result, loaded=True))
     if not module.check_mode:
@@ -375,7 +381,7 @@ def unload(module, host):
             module.fail_json(msg='%s returned 0 but %s still reads 1: the kernel is still staged; check the kernel log (journalctl -k)'
                              % (' '.join(result['argv']), kexec.LOADED_PATH), **dict(result, loaded=True))
         kexec.remove_record(host.path(kexec.RECORD_PATH))
-    module.exit_json(**result)
+    module.exit_json(msg='%s the staged kernel' % ('would unload' if module.check_mode else 'unloaded'), **result)
 
 
 def main():

@@ -269,9 +269,9 @@ def test_differences_without_record_are_everything():
 
 def test_load_reason():
     wanted = record()
-    assert kexec.load_reason(False, wanted, wanted) == 'nothing is staged'
-    assert kexec.load_reason(True, None, wanted) == 'a kernel is staged without a record of this module (loaded by something else)'
-    assert kexec.load_reason(True, record(cmdline='x', initrd=None), wanted) == 'the staged kernel differs in initrd, cmdline'
+    assert kexec.load_reason(False, wanted, wanted) == 'nothing was staged'
+    assert kexec.load_reason(True, None, wanted) == 'a kernel was staged without a record of this module (loaded by something else)'
+    assert kexec.load_reason(True, record(cmdline='x', initrd=None), wanted) == 'the staged kernel differed in initrd, cmdline'
     assert kexec.load_reason(True, record(loaded_at='earlier'), wanted) is None
 
 

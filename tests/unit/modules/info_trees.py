@@ -77,12 +77,12 @@ def kernel_image(release, abi=LUO_ABI, method='gzip', config=None):
     return kb.bzimage_of(body, method, version='%s (root@vm) #1 SMP PREEMPT_DYNAMIC' % release)
 
 
-def install_kernel(root, release, abi=LUO_ABI, method='gzip', config=True, name=None):
-    """/boot/vmlinuz-R (or /boot/NAME) and, unless config is False, /boot/config-R; returns the host path.
+def install_kernel(root, release, abi=LUO_ABI, method='gzip', config=True):
+    """/boot/vmlinuz-R and, unless config is False, /boot/config-R; returns the image's host path.
 
     config: True for the LUO config, a text for that config, False for none.
     """
-    path = '/boot/%s' % (name or 'vmlinuz-%s' % release)
+    path = '/boot/vmlinuz-%s' % release
     write(root, path, kernel_image(release, abi, method))
     if config is not False:
         write(root, '/boot/config-%s' % release, config_text(release) if config is True else config)
@@ -90,17 +90,20 @@ def install_kernel(root, release, abi=LUO_ABI, method='gzip', config=True, name=
 
 
 def install_tool(root, path, outputs, default_rc=1):
-    """A shell script at host ``path`` answering ``outputs`` {first argument: (rc, stdout text)}.
+    """A shell script at host ``path`` answering ``outputs`` {first argument: (rc, stdout[, stderr])}.
 
     Every call is appended to ROOT/calls.log, so tests can tell which tool ran.
     """
     log = os.path.join(str(root), CALLS_LOG)
     lines = ['#!/bin/sh', 'echo "$0 $*" >> %s' % shlex.quote(log), 'case "$1" in']
-    for argument, (rc, out) in outputs.items():
+    for argument, answer in outputs.items():
+        rc, out, err = (tuple(answer) + ('',))[:3]
         lines.append('  %s)' % shlex.quote(argument))
-        lines.append("    cat <<'END_OF_OUTPUT'")
-        lines.append(out.rstrip('\n'))
-        lines.append('END_OF_OUTPUT')
+        for text, redirect in ((out, ''), (err, ' >&2')):
+            if text:
+                lines.append("    cat%s <<'END_OF_OUTPUT'" % redirect)
+                lines.append(text.rstrip('\n'))
+                lines.append('END_OF_OUTPUT')
         lines.append('    exit %d ;;' % rc)
     lines.append('esac')
     lines.append('echo "$0: unexpected arguments: $*" >&2')
@@ -116,11 +119,16 @@ def install_kexec(root, help_fixture=KEXEC_HELP, path='/usr/sbin/kexec'):
 
 
 def install_systemctl(root, version=SYSTEMCTL_VERSION, show=SHOW_COLD, show_rc=0, path='/usr/bin/systemctl'):
-    """systemctl answering --version and show from the real outputs in module_utils/fixtures/systemd."""
-    return install_tool(root, path, {
-        '--version': (0, fixture_text(SYSTEMD_FIXTURES, version)),
-        'show': (show_rc, fixture_text(SYSTEMD_FIXTURES, show) if show_rc == 0 else 'Failed to connect to bus: No such file or directory'),
-    })
+    """systemctl answering --version and show from the real outputs in module_utils/fixtures/systemd.
+
+    The default show output is a 262 manager that never went through a live update (KExecCount=0).
+    show_rc other than 0: show fails the way systemctl does without a bus.
+    """
+    if show_rc == 0:
+        answer = (0, fixture_text(SYSTEMD_FIXTURES, show))
+    else:
+        answer = (show_rc, '', 'Failed to connect to bus: No such file or directory')
+    return install_tool(root, path, {'--version': (0, fixture_text(SYSTEMD_FIXTURES, version)), 'show': answer})
 
 
 def calls(root):

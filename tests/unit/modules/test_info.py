@@ -271,7 +271,7 @@ def test_nothing_ready(root, check):
 
 # --- probe_device ---
 
-def test_probe_off_does_not_open_the_device(root, check):
+def test_probe_off_reports_no_probe(root, check):
     result = check()
     assert result['device']['probe'] is None and result['ready'] is True
 
@@ -328,8 +328,7 @@ def test_target_compatible(root, check):
 
 
 def test_target_compatible_with_embedded_config(root, check):
-    body = kb.kernel_body(release='7.3.4', config_text=trees.config_text('7.3.4'))
-    trees.write(root, '/srv/vmlinuz-next', kb.bzimage_of(body, 'xz'))
+    trees.write(root, '/srv/vmlinuz-next', trees.kernel_image('7.3.4', method='xz', config=trees.config_text('7.3.4')))
     result = check(target_kernel='/srv/vmlinuz-next')
     assert result['compatible'] is True
     assert result['target']['config_source'] == '/srv/vmlinuz-next (embedded IKCONFIG)'
@@ -399,7 +398,7 @@ def test_target_payload_that_cannot_be_decompressed(root, check):
     assert result['target_reasons'][0]['message'] == 'the luo ABI string of %s is unknown: %s' % (TARGET, reason)
 
 
-def test_target_payload_decompressed_by_the_hosts_tool(root, check):
+def test_target_payload_decompressed_by_the_roots_tool(root, check):
     if not kb.TOOLS['lz4']:
         pytest.skip('the lz4 tool is not installed')
     trees.install_kernel(root, '7.3.4', method='lz4')

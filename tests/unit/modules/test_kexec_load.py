@@ -134,6 +134,7 @@ def test_load_stages_with_the_running_cmdline_and_records(root, run_module):
     assert result['target']['options']['LIVEUPDATE'] == 'y'
     assert 'config' not in result['target']
     assert result['record'] == '/run/luo-liveupdate/kexec.json'
+    assert result['msg'] == 'staged /boot/vmlinuz-7.3.4: nothing was staged'
     assert 'diff' not in result
     # kexec got the paths below the root, as one argument each.
     assert kexec_calls(root) == [['-s', '-l', os.path.join(root, 'boot/vmlinuz-7.3.4'),
@@ -152,6 +153,7 @@ def test_second_run_with_the_same_inputs_changes_nothing(root, run_module):
     assert not result.failed, result
     assert result['changed'] is False
     assert result['loaded'] is True
+    assert result['msg'] == '/boot/vmlinuz-7.3.4 is staged already with this command line (/sys/kernel/kexec_loaded=1, the record matches)'
     assert result['argv'][:3] == ['/usr/sbin/kexec', '-s', '-l']
     assert len(kexec_calls(root)) == 1
     assert record(root) == first
@@ -190,6 +192,7 @@ def test_other_inputs_reload(root, run_module):
     run_module(kexec_load.main, stage_args())
     result = run_module(kexec_load.main, stage_args(append=['kho_scratch=512M']))
     assert not result.failed and result['changed'] is True
+    assert result['msg'] == 'staged /boot/vmlinuz-7.3.4: the staged kernel differed in cmdline'
     assert len(kexec_calls(root)) == 2
     assert record(root)['cmdline'] == REUSED + ' kho_scratch=512M'
 
@@ -199,6 +202,7 @@ def test_a_new_image_at_the_same_path_reloads(root, run_module):
     install_kernel(root, '7.3.5', name='vmlinuz-7.3.4')
     result = run_module(kexec_load.main, stage_args())
     assert not result.failed and result['changed'] is True
+    assert result['msg'] == 'staged /boot/vmlinuz-7.3.4: the staged kernel differed in kernel_sha256'
     assert result['release'] == '7.3.5'
     assert record(root)['kernel_sha256'] == sha256(root, KERNEL)
     assert record(root)['release'] == '7.3.5'
@@ -208,6 +212,7 @@ def test_a_kernel_staged_by_something_else_is_replaced(root, run_module):
     write(root, LOADED, '1\n')
     result = run_module(kexec_load.main, stage_args())
     assert not result.failed and result['changed'] is True
+    assert result['msg'] == 'staged /boot/vmlinuz-7.3.4: a kernel was staged without a record of this module (loaded by something else)'
     assert len(kexec_calls(root)) == 1
     assert record(root)['cmdline'] == REUSED
 
@@ -238,6 +243,7 @@ def test_check_mode_reports_and_changes_nothing(root, run_module):
     assert result['cmdline'] == REUSED + ' kho_scratch=512M'
     assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--initrd=' + INITRD, '--command-line=' + result['cmdline']]
     assert result['compatible'] is True
+    assert result['msg'] == 'would stage /boot/vmlinuz-7.3.4: nothing was staged'
     assert_untouched(root)
 
 
@@ -333,7 +339,8 @@ def test_force_stages_an_incompatible_target_with_warnings(root, run_module, mod
     assert result['changed'] is True
     assert result['compatible'] is False
     assert [reason['id'] for reason in result['target_reasons']] == ['target-config-liveupdate', 'target-abi-mismatch-luo']
-    assert [warning['event']['msg'] for warning in result['warnings']] == ['staging /boot/vmlinuz-7.3.4 anyway (force): %s' % reason['message'] for reason in result['target_reasons']]
+    expected = ['staging /boot/vmlinuz-7.3.4 anyway (force): %s' % reason['message'] for reason in result['target_reasons']]
+    assert [warning['event']['msg'] for warning in result['warnings']] == expected
     assert loaded(root) == '1'
     assert record(root)['kernel'] == KERNEL
 
@@ -402,6 +409,7 @@ def test_bad_input_fails_and_changes_nothing(root, run_module, args, words):
     for word in words:
         assert word in result['msg']
     assert result['changed'] is False
+    assert result['loaded'] is False
     assert_untouched(root)
 
 
@@ -417,6 +425,7 @@ def test_bad_input_keeps_what_is_staged(root, run_module):
     before = record(root)
     result = run_module(kexec_load.main, stage_args(append=['a b']))
     assert result.failed
+    assert result['loaded'] is True
     assert loaded(root) == '1' and record(root) == before
     assert len(kexec_calls(root)) == 1
 
@@ -440,6 +449,7 @@ def test_kexec_failure_that_left_a_kernel_staged_unloads_it(root, run_module):
     result = run_module(kexec_load.main, stage_args())
     assert result.failed
     assert result['msg'].endswith('Cannot allocate memory; a kernel was left staged and has been unloaded')
+    assert result['loaded'] is False
     assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l'], ['-s', '-u']]
     assert loaded(root) == '0' and record(root) is None
 
@@ -451,6 +461,7 @@ def test_kexec_failure_that_left_a_kernel_staged_that_will_not_unload(root, run_
     result = run_module(kexec_load.main, stage_args())
     assert result.failed
     assert 'a kernel was left staged and unloading it failed too' in result['msg']
+    assert result['loaded'] is True
     assert 'Device or resource busy' in result['msg']
     assert 'run kexec -s -u' in result['msg']
     assert record(root) is None
@@ -491,7 +502,17 @@ def test_record_that_cannot_be_written_unloads_again(root, run_module):
     assert 'cannot write the record /run/luo-liveupdate/kexec.json' in result['msg']
     assert 'the kernel was unloaded again' in result['msg']
     assert [call[:2] for call in kexec_calls(root)] == [['-s', '-l'], ['-s', '-u']]
+    assert result['loaded'] is False
     assert loaded(root) == '0'
+
+
+def test_record_that_cannot_be_written_and_a_kernel_that_will_not_unload(root, run_module):
+    write(root, 'run/luo-liveupdate', 'a file where the directory belongs')
+    write(root, 'kexec.fail-unload', 'kexec_file_load(unload) failed\n: Operation not permitted\n')
+    result = run_module(kexec_load.main, stage_args())
+    assert result.failed
+    assert 'unloading the kernel again failed too' in result['msg'] and 'run kexec -s -u' in result['msg']
+    assert result['loaded'] is True
 
 
 # Unloading
@@ -502,6 +523,7 @@ def test_unload_of_nothing_changes_nothing(root, run_module):
     assert result['changed'] is False
     assert result['loaded'] is False
     assert result['argv'] == []
+    assert result['msg'] == 'nothing is staged'
     assert result['record'] == '/run/luo-liveupdate/kexec.json'
     assert 'cmdline' not in result and 'target' not in result
     assert kexec_calls(root) == []
@@ -522,6 +544,7 @@ def test_unload_unloads_and_removes_the_record(root, run_module):
     assert result['changed'] is True
     assert result['loaded'] is False
     assert result['argv'] == ['/usr/sbin/kexec', '-s', '-u']
+    assert result['msg'] == 'unloaded the staged kernel'
     assert kexec_calls(root)[-1] == ['-s', '-u']
     assert loaded(root) == '0' and record(root) is None
     assert json.loads(result['diff']['before'])['kernel'] == KERNEL
@@ -544,6 +567,7 @@ def test_unload_check_mode_changes_nothing(root, run_module):
     assert not result.failed and result['changed'] is True
     assert result['loaded'] is False
     assert result['argv'] == ['/usr/sbin/kexec', '-s', '-u']
+    assert result['msg'] == 'would unload the staged kernel'
     assert loaded(root) == '1' and record(root) == before
     assert len(kexec_calls(root)) == 1
 

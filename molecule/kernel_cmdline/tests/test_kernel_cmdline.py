@@ -1,0 +1,31 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""After converge: the VM came back through GRUB with the LUO parameters, LUO is on."""
+from __future__ import annotations
+
+
+def test_booted_through_grub_with_the_parameters(host):
+    cmdline = host.file('/proc/cmdline').content_string.split()
+    assert any(arg.startswith('BOOT_IMAGE=') for arg in cmdline)
+    assert 'liveupdate=on' in cmdline
+    assert 'kho=on' in cmdline
+
+
+def test_liveupdate_device_is_there(host):
+    device = host.file('/dev/liveupdate')
+    assert device.exists
+    assert device.is_character_device
+
+
+def test_packaged_grub_defaults_are_untouched(host):
+    assert 'liveupdate' not in host.file('/etc/default/grub').content_string
+    dropin = host.file('/etc/default/grub.d/90-luo-liveupdate.cfg')
+    assert dropin.exists
+    assert 'liveupdate=on kho=on' in dropin.content_string
+
+
+def test_grub_cfg_carries_the_parameters(host):
+    linux_lines = [line for line in host.file('/boot/grub/grub.cfg').content_string.splitlines()
+                   if line.strip().startswith('linux') and 'recovery' not in line]
+    assert linux_lines
+    assert all('liveupdate=on kho=on' in line for line in linux_lines)
