@@ -183,7 +183,10 @@ def systemd_facts(host):
 
 
 def target(host, path):
-    """Facts of a target kernel image (raises kimage.KernelImageError for a bad file)."""
+    """Facts of a target kernel image at absolute host path ``path`` (raises kimage.KernelImageError for a bad file)."""
+    if not os.path.isabs(path):
+        raise kimage.KernelImageError('kernel image path %s is relative: give the absolute path on the managed host, '
+                                      'for example /boot/vmlinuz-7.3.4' % path)
     image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
     config = image.config
     source = image.config_source

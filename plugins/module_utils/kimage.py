@@ -49,11 +49,11 @@ _COMPRESSION_MAGICS = (
     ('lzma', b'\x5d\x00\x00'),
 )
 
-# name: (tool, arguments to decompress the file named last to stdout, how to get a decompressor)
+# name: (tool, argv after the tool's path to decompress file IN into file OUT, how to get a decompressor)
 _TOOLS = {
-    'zstd': ('zstd', ['-d', '-c', '-q'], 'needs Python >= 3.14 or the zstd tool (apt-get install zstd)'),
-    'lz4': ('lz4', ['-d', '-c'], 'needs the lz4 tool (apt-get install lz4)'),
-    'lzo': ('lzop', ['-d', '-c'], 'needs the lzop tool (apt-get install lzop)'),
+    'zstd': ('zstd', ['-d', '-q', '-f', '-o', '{out}', '{in}'], 'needs Python >= 3.14 or the zstd tool (apt-get install zstd)'),
+    'lz4': ('lz4', ['-d', '-q', '-f', '{in}', '{out}'], 'needs the lz4 tool (apt-get install lz4)'),
+    'lzo': ('lzop', ['-d', '-q', '-f', '-o', '{out}', '{in}'], 'needs the lzop tool (apt-get install lzop)'),
 }
 
 # The compatible strings as the kernel defines them (KHO_FDT_COMPATIBLE,
@@ -148,10 +148,11 @@ def decompress(data, compression, run=None, which=None):
 
     Uses the standard library where it can, else the tool in _TOOLS, found with
     which (name -> path or None, default shutil.which) and run as
-    run(argv) -> (rc, stdout_bytes, stderr_bytes) on a temporary copy of the
-    stream; without run no tool is tried. The stream goes through a file, not
-    stdin: a runner that writes all of stdin before reading stdout (as
-    module.run_command does) would deadlock on a payload larger than a pipe.
+    run(argv) -> (rc, stdout_bytes, stderr_bytes); without run no tool is tried.
+    The stream goes in and out through temporary files, not pipes: a runner
+    that writes all of stdin before reading stdout (as module.run_command does)
+    deadlocks on a payload larger than a pipe, and one that collects stdout in
+    small pieces takes minutes for the 40 MB of a kernel.
     Raises DecompressorMissing or CompressedDataError.
     """
     decompressor = _stdlib_decompressor(compression)
@@ -171,13 +172,20 @@ def decompress(data, compression, run=None, which=None):
         raise DecompressorMissing('%s payload: %s' % (compression, how))
     if run is None:
         raise DecompressorMissing('%s payload: the %s tool (%s) was not run: no command runner was given' % (compression, tool, executable))
+    workdir = tempfile.mkdtemp(prefix='luo-kernel-payload-')
     try:
-        with tempfile.NamedTemporaryFile(prefix='luo-kernel-payload-') as stream:
+        source, target = os.path.join(workdir, 'in'), os.path.join(workdir, 'out')
+        with open(source, 'wb') as stream:
             stream.write(data)
-            stream.flush()
-            rc, out, err = run([executable] + args + [stream.name])
-    except OSError as exc:
-        raise DecompressorMissing('%s payload: %s could not run (%s); %s' % (compression, executable, exc, how)) from exc
+        try:
+            rc, _out, err = run([executable] + [arg.format(**{'in': source, 'out': target}) for arg in args])
+        except OSError as exc:
+            raise DecompressorMissing('%s payload: %s could not run (%s); %s' % (compression, executable, exc, how)) from exc
+        if rc == 0:
+            with open(target, 'rb') as stream:
+                out = stream.read()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     if rc != 0:
         detail = (err or b'').decode('utf-8', errors='replace').strip().splitlines()
         raise CompressedDataError('%s failed with rc %s (%s): the data is truncated or damaged'

@@ -114,7 +114,7 @@ def kexec_reasons(kexec):
             'install kexec-tools >= 2.0.18 built with kexec_file_load support'))
     if kexec.get('load_disabled'):
         found.append(reason(
-            'kexec-load-disabled', 'kernel.kexec_load_disabled=1: this boot can no longer load a kernel',
+            'kexec-load-disabled', 'kernel.kexec_load_disabled=1: this boot can no longer load or unload a kernel for kexec',
             'remove kernel.kexec_load_disabled=1 from /etc/sysctl.d and reboot (the switch cannot be turned back off)'))
     return found
 

@@ -259,7 +259,7 @@ target:
       description: Whether the payload could be decompressed here.
       type: bool
     payload_reason:
-      description: Why the payload could not be read and what would read it, null when it was read.
+      description: Why the payload could not be read and what would help, null when it was read.
       type: str
     config_source:
       description: Where its config came from (for a config built into the image, its path followed by "(embedded IKCONFIG)"), null when none.

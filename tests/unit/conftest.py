@@ -21,6 +21,8 @@ os.environ['ANSIBLE_COLLECTIONS_SCAN_SYS_PATH'] = 'false'
 
 import pytest  # noqa: E402  pylint: disable=wrong-import-position
 
+from ansible.module_utils import _internal as ansible_internal  # noqa: E402  pylint: disable=wrong-import-position
+from ansible.module_utils.common import warnings as ansible_warnings  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -36,8 +38,16 @@ class ModuleResult(dict):
 
 
 @pytest.fixture
-def run_module(capsys):
-    """run_module(main, args, check_mode=False, diff=False) -> ModuleResult."""
+def run_module(capsys, monkeypatch):
+    """run_module(main, args, check_mode=False, diff=False) -> ModuleResult.
+
+    The module runs as on a managed host: module.warn() lands in the result's
+    warnings (with the plugin loader imported, Ansible would send them to the
+    controller's display), starting from no warnings for each test.
+    """
+    monkeypatch.setattr(ansible_internal, 'is_controller', False)
+    monkeypatch.setattr(ansible_warnings, '_global_warnings', {})
+
     def run(main, args, check_mode=False, diff=False):
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         with patch_module_args(args):

@@ -89,12 +89,12 @@ def test_tool_gets_stream_without_size_trailer(tmp_path, no_stdlib_zstd):
     calls = []
 
     def run(argv):
-        with open(argv[-1], 'rb') as handle:
-            calls.append((argv[:-1], handle.read()))
+        with open(argv[-1], 'rb') as handle:  # zstd ... -o OUT IN
+            calls.append((argv[:5], handle.read()))
         return kb.run_tool(argv)
 
     image = kimage.inspect_image(path, run=run, which=lambda name: '/usr/bin/' + name if name == 'zstd' else None)
-    assert calls == [(['/usr/bin/zstd', '-d', '-c', '-q'], stream)]
+    assert calls == [(['/usr/bin/zstd', '-d', '-q', '-f', '-o'], stream)]
     assert image.abi == LAB_ABI
 
 

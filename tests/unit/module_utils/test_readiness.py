@@ -250,7 +250,7 @@ def test_kexec_without_file_load_and_unknown_version():
 
 def test_kexec_load_disabled():
     assert readiness.kexec_reasons(kexec(load_disabled=True)) == [{
-        'id': 'kexec-load-disabled', 'message': 'kernel.kexec_load_disabled=1: this boot can no longer load a kernel',
+        'id': 'kexec-load-disabled', 'message': 'kernel.kexec_load_disabled=1: this boot can no longer load or unload a kernel for kexec',
         'fix': 'remove kernel.kexec_load_disabled=1 from /etc/sysctl.d and reboot (the switch cannot be turned back off)'}]
 
 

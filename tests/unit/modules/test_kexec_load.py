@@ -8,8 +8,6 @@ import os
 
 import pytest
 
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.common import warnings as ansible_warnings
 from ansible_collections.luo.liveupdate.plugins.module_utils import host as hostmod
 from ansible_collections.luo.liveupdate.plugins.modules import kexec_load
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
@@ -74,16 +72,6 @@ def root(tmp_path, monkeypatch):
         write(root, '/usr/sbin/kexec', handle.read(), mode=0o755)
     monkeypatch.setenv(hostmod.TEST_ROOT_ENV, root)
     return root
-
-
-@pytest.fixture
-def module_warnings(monkeypatch):
-    """Make module.warn() record into the result, as on a managed host, with a fresh list for this test.
-
-    Importing the controller (conftest loads the plugin loader) sends warnings to the display instead.
-    """
-    monkeypatch.setattr(ansible_internal, 'is_controller', False)
-    monkeypatch.setattr(ansible_warnings, '_global_warnings', {})
 
 
 def kexec_calls(root):
@@ -332,7 +320,7 @@ def test_running_kernel_image_missing_makes_compatibility_unknown(root, run_modu
     assert_untouched(root)
 
 
-def test_force_stages_an_incompatible_target_with_warnings(root, run_module, module_warnings):
+def test_force_stages_an_incompatible_target_with_warnings(root, run_module):
     install_kernel(root, TARGET, abi=(b'kho-v4', b'luo-v4', b'memfd-v2'), config=NO_LUO_CONFIG)
     result = run_module(kexec_load.main, stage_args(force=True))
     assert not result.failed, result

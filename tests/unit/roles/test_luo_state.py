@@ -17,6 +17,8 @@ import os
 import pathlib
 import socket
 import stat
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -155,7 +157,7 @@ class FakeManager:
     def serve(self):
         while self.running:
             try:
-                data, fds, _, _ = socket.recv_fds(self.sock, 4096, 8)
+                data, fds, _flags, _address = socket.recv_fds(self.sock, 4096, 8)
             except socket.timeout:
                 continue
             fields = dict(line.split('=', 1) for line in data.decode().splitlines())
@@ -204,6 +206,18 @@ def test_stderr_is_journal_matches_the_stream_identity():
     assert ls.stderr_is_journal({'JOURNAL_STREAM': '%d:%d' % (st.st_dev, st.st_ino)})
     assert not ls.stderr_is_journal({'JOURNAL_STREAM': '0:0'})
     assert not ls.stderr_is_journal({})
+
+
+def test_stderr_is_journal_with_stderr_closed(monkeypatch):
+    real = os.fstat
+
+    def closed(fd):
+        if fd == 2:
+            raise OSError(errno.EBADF, 'Bad file descriptor')
+        return real(fd)
+
+    monkeypatch.setattr(os, 'fstat', closed)
+    assert not ls.stderr_is_journal({'JOURNAL_STREAM': '1:2'})
 
 
 def test_log_prefixes_the_priority_only_for_the_journal(capsys, monkeypatch):
@@ -337,7 +351,7 @@ def test_walk_tree_lists_parents_first_and_never_follows_symlinks(state_dir, tmp
     (tmp_path / 'elsewhere').mkdir()
     (tmp_path / 'elsewhere' / 'secret').write_text('x')
     os.symlink(tmp_path / 'elsewhere', state_dir / 'link-to-dir')
-    paths = [p for p, _ in ls.walk_tree(str(state_dir))]
+    paths = [entry[0] for entry in ls.walk_tree(str(state_dir))]
     assert paths == [str(state_dir)] + [str(state_dir / n) for n in
                                         ('current', 'data.db', 'empty', 'link-to-dir', 'sub', 'sub/dangling',
                                          'sub/deep.txt')]
@@ -355,6 +369,13 @@ def test_collect_state_records_missing_paths(state_dir, tmp_path):
     entries, missing = ls.collect_state(config)
     assert len(entries) == 7
     assert missing == [str(tmp_path / 'gone')]
+
+
+def test_collect_state_does_not_hide_a_file_that_vanished_during_the_walk(state_dir, tmp_path, monkeypatch):
+    real = os.listdir
+    monkeypatch.setattr(os, 'listdir', lambda path: real(path) + ['vanished'])
+    with pytest.raises(FileNotFoundError, match='vanished'):
+        ls.collect_state(config_for(tmp_path, [state_dir]))
 
 
 def test_collect_state_refuses_more_than_max_size(state_dir, tmp_path):
@@ -443,7 +464,11 @@ def test_create_memfd_falls_back_on_kernels_without_noexec_seal(monkeypatch):
     monkeypatch.setattr(os, 'memfd_create', old_kernel)
     os.close(ls.create_memfd('myapp'))
     assert calls == [os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | ls.MFD_NOEXEC_SEAL, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING]
-    monkeypatch.setattr(os, 'memfd_create', lambda name, flags: (_ for _ in ()).throw(OSError(errno.EMFILE, 'x')))
+
+    def no_fds_left(name, flags):
+        raise OSError(errno.EMFILE, 'Too many open files')
+
+    monkeypatch.setattr(os, 'memfd_create', no_fds_left)
     with pytest.raises(OSError):
         ls.create_memfd('myapp')
 
@@ -482,7 +507,7 @@ def test_write_state_header_checksum_and_manifest_round_trip(state_dir, tmp_path
     assert ls.read_meta(fd, header) == meta
     got_meta, members = ls.read_manifest(fd, header)
     assert got_meta == meta and meta['paths'] == [str(state_dir)] and meta['missing'] == [str(tmp_path / 'gone')]
-    assert [m.name for m in members] == [p.lstrip('/') for p, _ in entries]
+    assert [m.name for m in members] == [entry[0].lstrip('/') for entry in entries]
     os.close(fd)
 
 
@@ -784,9 +809,9 @@ def test_restore_replaces_a_single_file(tmp_path):
     target.write_bytes(b'saved')
     os.chown(target, NOBODY, NOBODY)
     os.chmod(target, 0o604)
-    os.utime(target, ns=(1, 1234567890123456789))
     config = config_for(tmp_path, [target])
     before = snapshot(target)
+    os.utime(target, ns=(1, before['.'][4]))  # after snapshot(), which reads the file
     fd = saved_memfd(config)
     target.write_bytes(b'newer and wrong')
     ls.restore_state(fd, config)
@@ -855,7 +880,7 @@ def test_notify_message():
 
 
 def receive(sock):
-    data, fds, _, _ = socket.recv_fds(sock, 4096, 4)
+    data, fds, _flags, _address = socket.recv_fds(sock, 4096, 4)
     return data, fds
 
 
@@ -944,8 +969,8 @@ def test_fdstore_entry_errors():
 
 def test_run_command():
     assert ls.run_command(['sh', '-c', 'echo out; echo err >&2; exit 3']) == (3, 'out\n', 'err\n')
-    rc, _, err = ls.run_command(['/nonexistent/systemd-analyze'])
-    assert rc == 127 and 'No such file' in err
+    rc, out, err = ls.run_command(['/nonexistent/systemd-analyze'])
+    assert (rc, out) == (127, '') and 'No such file' in err
 
 
 def test_open_manager_fd_finds_the_inode_among_a_process_fds(state_dir, tmp_path):
@@ -1001,8 +1026,8 @@ def test_help_documents_the_subcommands_config_and_exit_codes(capsys):
 
 def test_build_parser_options():
     args = ls.build_parser().parse_args(['--config', '/x.conf', 'status', 'app', '--user', '--manager-pid', '7'])
-    assert (args.config, args.name, args.user, args.manager_pid, args.func) == ('/x.conf', 'app', True, 7,
-                                                                                  ls.cmd_status)
+    assert (args.config, args.name, args.user, args.manager_pid) == ('/x.conf', 'app', True, 7)
+    assert args.func is ls.cmd_status
     assert ls.build_parser().parse_args(['restore', 'app']).func is ls.cmd_restore
 
 
@@ -1023,6 +1048,23 @@ def test_save_then_restore_through_the_fd_store(state_dir, tmp_path, manager, mo
     assert manager.wait(5)[3:] == [{'FDSTOREREMOVE': '1', 'FDNAME': 'luo-state'}, {'BARRIER': '1'}]
     assert manager.store == {}
     assert 'closing unexpected fd' in capsys.readouterr().err
+
+
+def test_save_of_a_missing_path_says_so(tmp_path, manager, capsys):
+    assert ls.main(['--config', str(write_config(tmp_path, [tmp_path / 'gone'])), 'save', 'myapp']) == ls.EXIT_OK
+    assert '%s does not exist: saved as absent' % (tmp_path / 'gone') in capsys.readouterr().err
+    manager.wait(3)
+    assert ls.read_manifest(manager.store['luo-state'], ls.verify_checksum(manager.store['luo-state']))[1] == []
+
+
+def test_the_program_runs_as_a_command(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ('LISTEN_FDS', 'LISTEN_PID', 'NOTIFY_SOCKET')}
+    proc = subprocess.run([sys.executable, str(PROGRAM), '--config', str(write_config(tmp_path, ['/run/x'])),
+                           'restore', 'myapp'], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0 and 'no saved state in the fd store' in proc.stderr
+    proc = subprocess.run([sys.executable, str(PROGRAM), 'save', 'myapp', '--config', '/x'], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == ls.EXIT_CONFIG and 'unrecognized arguments' in proc.stderr
 
 
 def test_save_twice_replaces_the_stored_state(state_dir, tmp_path, manager):
@@ -1139,7 +1181,7 @@ def unit_settings():
     settings = {}
     for line in UNIT.read_text().splitlines():
         if line and not line.startswith(('#', '[')):
-            key, _, value = line.partition('=')
+            key, _sep, value = line.partition('=')
             settings.setdefault(key, []).append(value)
     return settings
 
