@@ -991,7 +991,9 @@ def test_describe_and_format_a_good_state(state_dir, tmp_path):
     assert info['paths'] == [(str(state_dir), 'directory', 7, 1604)]
     assert info['missing'] == [str(tmp_path / 'gone')] and info['name'] == 'myapp'
     text = ls.format_status('luo-state@myapp.service', info)
-    assert 'seals: seal,shrink,grow,write' in text
+    assert 'seals: seal,shrink,grow,write' in text  # and exec, on kernels with MFD_NOEXEC_SEAL
+    info['seals'] = 0x2f
+    assert 'seals: seal,shrink,grow,write,exec' in ls.format_status('u', info)
     assert 'sha256 %s (verified)' % info['sha256'] in text
     assert 'path:     %s (directory, 7 entries, 1.6 KiB of file data)' % state_dir in text
     assert 'path:     %s (did not exist when saved)' % (tmp_path / 'gone') in text
@@ -1004,6 +1006,8 @@ def test_describe_and_format_a_broken_state(state_dir, tmp_path):
     info = ls.describe_state(fd)
     assert 'checksum mismatch' in info['error']
     assert 'state:    UNUSABLE: checksum mismatch' in ls.format_status('u', info)
+    assert ls.get_seals(fd) & REQUIRED_SEALS == 0
+    info['seals'] = 0
     assert 'seals: none' in ls.format_status('u', info)
     os.close(fd)
 
