@@ -20,7 +20,7 @@ collection-link:
 test: unit sanity lint molecule
 
 unit: venv collection-link
-	$(VENV)/bin/python -m pytest -q tests/unit
+	$(VENV)/bin/python -m pytest -q tests/unit lab/tests
 
 sanity: venv
 	tools/sanity

@@ -82,5 +82,5 @@ class ActionModule(ActionBase):
             try:
                 self._connection.set_option(option, seconds)
                 return
-            except KeyError:
-                continue
+            except (KeyError, AnsibleError):
+                continue  # this connection plugin has no such option

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
@@ -24,8 +24,8 @@ class FakeConnection:
         self.resets = 0
 
     def set_option(self, name, value):
-        if name != 'timeout':
-            raise KeyError(name)
+        if name != 'timeout':  # as the ssh plugin: it has timeout, not connection_timeout
+            raise AnsibleError("No config definition exists for '%s' for 'ssh' connection plugin." % name)
         self.options[name] = value
 
     def reset(self):
