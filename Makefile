@@ -7,7 +7,7 @@ COLL := $(ROOT)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLL)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: venv collection-link test unit sanity lint molecule lab-deps demo clean
+.PHONY: venv collection-link test unit sanity lint molecule lab-deps stock-kernel demo clean
 
 venv:
 	@tools/setup-venv
@@ -19,7 +19,8 @@ collection-link:
 ## The whole test suite: unit, sanity (zero ignores), lint, then the lab scenarios.
 test: unit sanity lint molecule
 
-unit: venv collection-link
+# Unit tests use the decompressors of lab-deps and Debian's stock kernel (an incompatible target).
+unit: venv collection-link lab-deps stock-kernel
 	$(VENV)/bin/python -m pytest -q tests/unit lab/tests
 
 sanity: venv
@@ -30,6 +31,9 @@ lint: venv collection-link
 
 lab-deps:
 	lab/install-deps
+
+stock-kernel:
+	lab/fetch-stock-kernel >/dev/null
 
 molecule: venv collection-link lab-deps
 	tools/molecule-all

@@ -30,13 +30,14 @@ import stat
 import tempfile
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import COMMAND_DIRS, TEST_ROOT_ENV
 
-ROOT_ENV = 'LUO_LIVEUPDATE_TEST_ROOT'
+ROOT_ENV = TEST_ROOT_ENV
 BACKENDS = ('grub', 'grubby', 'kernel-install')
 DEFAULT_GRUB_DROPIN = '90-luo-liveupdate.cfg'
 
 # Where executables are looked up, relative to the root (the usual PATH of root).
-EXECUTABLE_DIRS = ('usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin', 'sbin', 'bin')
+EXECUTABLE_DIRS = COMMAND_DIRS
 BLS_ENTRY_DIRS = ('boot/loader/entries', 'efi/loader/entries', 'boot/efi/loader/entries')
 GRUB_DEFAULTS = 'etc/default/grub'
 GRUB_DROPIN_DIR = 'etc/default/grub.d'

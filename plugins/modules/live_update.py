@@ -18,7 +18,8 @@ description:
   - "Stage: M(luo.liveupdate.kexec_load) loads the target with C(kexec_file_load), making sure the next command line has
     C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd stores marked
     C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that follows is expected."
-  - "Wait: the host's boot id is polled with short connect timeouts and a capped back-off until it changes."
+  - "Wait: the host's boot id is polled with short connect timeouts and a capped back-off until it changes, then
+    systemd is given the rest of O(reboot_timeout) to finish starting units (C(systemctl is-system-running --wait))."
   - "Verify: the running release is the target's, systemd's C(KExecCount) went up by one, every unit in
     O(verify_units) is active with the same fd store entry names, and O(test_command) succeeds."
   - "If anything fails before the kexec, the staged kernel is unloaded and the host keeps running untouched."
@@ -151,6 +152,11 @@ cmdline:
   description: Command line the new kernel was started with.
   returned: after staging
   type: str
+system_state:
+  description: What C(systemctl is-system-running --wait) said on the new boot before the checks (C(running), C(degraded)...).
+  returned: after the kexec
+  type: str
+  sample: running
 kexec_count:
   description: systemd's KExecCount after the live update.
   returned: after the kexec

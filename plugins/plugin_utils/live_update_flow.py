@@ -28,6 +28,8 @@ KEXEC_COUNT = 'systemctl show --property=KExecCount --value'
 # Dispatch the kexec job and return at once: the connection goes down with the host.
 KEXEC_NOW = 'systemctl --no-block kexec'
 LIST_KERNELS = 'ls -1 /boot'
+# Wait until systemd finished booting (units started, FinishTimestamp set), bounded.
+BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)$')
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
@@ -102,6 +104,7 @@ class LiveUpdate:
         kexec_at = self.remote.clock()
         self.kexec()
         self.wait_for_new_boot(before['boot_id'], kexec_at)
+        self.wait_for_boot_finished(kexec_at)
         self.verify(before, units)
         self.report(before, started)
         return self.result
@@ -205,6 +208,15 @@ class LiveUpdate:
                                        dict(self.result))
             self.remote.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
+
+    def wait_for_boot_finished(self, kexec_at):
+        """Let systemd finish starting units before they are checked; say what state it reached."""
+        timeout = self.params.get('reboot_timeout') or 600
+        remaining = max(int(timeout - (self.remote.clock() - kexec_at)), 1)
+        _rc, out, _err = self.remote.command(BOOT_FINISHED % remaining)
+        self.result['system_state'] = out.strip() or 'unknown'
+        if self.result['system_state'] not in ('running', 'degraded'):
+            self.log('systemd is %s after the live update (not finished within reboot_timeout)' % self.result['system_state'])
 
     def verify(self, before, units):
         """Running the target release, one more kexec counted, units back with the same fd store names."""

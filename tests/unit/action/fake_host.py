@@ -33,6 +33,7 @@ class FakeHost:
         self.lose_fdstore = False
         self.stage_fails = False
         self.test_rc = 0
+        self.system_state = 'running'
         self.boot_listing = 'config-7.2.13\nconfig-7.3.4\ngrub\nvmlinuz-7.2.13\nvmlinuz-7.3.4\nvmlinuz-7.10.1-rc1\n'
         self.__dict__.update(kw)
         self.now = 0.0
@@ -89,6 +90,8 @@ class FakeHost:
             return 0, '%d\n' % self.kexec_count, ''
         if cmd == 'uname -r':
             return 0, self.release + '\n', ''
+        if cmd.startswith('timeout ') and cmd.endswith('systemctl is-system-running --wait'):
+            return (0, 'running\n', '') if self.system_state == 'running' else (1, self.system_state + '\n', '')
         if cmd == flow.LIST_KERNELS:
             return 0, self.boot_listing, ''
         if cmd == flow.KEXEC_NOW:

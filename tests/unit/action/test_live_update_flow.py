@@ -32,6 +32,21 @@ def test_live_update_succeeds_and_reports():
     assert host.resets == 2  # one per failed poll while the host was away
 
 
+def test_waits_for_systemd_to_finish_booting():
+    host = FakeHost()
+    result, _messages = run(host)
+    assert result['system_state'] == 'running'
+    waits = [call[1] for call in host.calls if call[0] == 'command' and 'is-system-running' in call[1]]
+    assert len(waits) == 1 and waits[0].startswith('timeout ')
+
+
+def test_a_boot_that_does_not_finish_is_said_and_verification_decides():
+    host = FakeHost(system_state='starting')
+    result, messages = run(host)
+    assert result['system_state'] == 'starting'
+    assert any('systemd is starting after the live update' in message for message in messages)
+
+
 def test_backoff_is_capped_and_grows():
     host = FakeHost(down_polls=8)
     run(host)
