@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -32,7 +33,6 @@ DUMP_JSON = WORK_DIR + '/dump.json'
 READBACK_JSON = WORK_DIR + '/readback.json'
 DEMO_UNIT = 'luo-demo-memfd.service'
 DEMO_PORT = 8089
-DEMO_MEMFD = '/memfd:luo-demo-state'
 CHUNK = 1024 * 1024
 MANAGER_PROPERTIES = ('KExecCount', 'KernelTimestamp', 'UserspaceTimestampMonotonic', 'FinishTimestampMonotonic',
                       'PreviousShutdownStartTimestamp', 'PreviousShutdownFinishTimestamp',
@@ -90,15 +90,17 @@ def health():
 
 
 def demo_memfd(pid):
-    """/proc path of the demo's state memfd in process pid, None when not found."""
+    """/proc path of the demo's state in process pid (its only regular file: a memfd), None when not found.
+
+    Not found by name: a memfd restored by LUO is no longer called memfd:luo-demo-state."""
     fd_dir = '/proc/%s/fd' % pid
     try:
-        names = os.listdir(fd_dir)
+        names = sorted(os.listdir(fd_dir), key=int)
     except OSError:
         return None
     for name in names:
         try:
-            if os.readlink(os.path.join(fd_dir, name)).startswith(DEMO_MEMFD):
+            if stat.S_ISREG(os.stat(os.path.join(fd_dir, name)).st_mode):
                 return os.path.join(fd_dir, name)
         except OSError:
             continue
@@ -160,7 +162,7 @@ def cmd_dump(_args):
     pid = show(('MainPID',), DEMO_UNIT)['MainPID']
     memfd = demo_memfd(pid)
     if memfd is None:
-        raise RuntimeError('%s (PID %s) holds no %s: start it first' % (DEMO_UNIT, pid, DEMO_MEMFD))
+        raise RuntimeError('%s (PID %s) holds no state memfd: start it first' % (DEMO_UNIT, pid))
     start = time.clock_gettime(time.CLOCK_REALTIME)
     size = copy_file(memfd, STATE_FILE)
     dirfd = os.open(WORK_DIR, os.O_RDONLY)

@@ -1,0 +1,320 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From raw samples to medians, ratios against the targets, a markdown summary and plots."""
+from __future__ import annotations
+
+import statistics
+
+from .timeline import PHASE_LABELS, PHASES
+
+METHOD_LABELS = {
+    'live_update': 'live update (action)',
+    'raw_kexec': 'LUO kexec by hand',
+    'kexec_no_state': 'kexec, state not carried',
+    'cold_reboot': 'cold reboot',
+    'disk_round_trip': 'disk round trip',
+}
+PHASE_COLORS = {
+    'dump': '#8c564b', 'stopping': '#1f77b4', 'exit': '#aec7e8', 'systemd_shutdown': '#9edae5', 'kexec': '#ff7f0e',
+    'shutdown_firmware_grub': '#7f7f7f', 'kernel': '#2ca02c', 'userspace': '#98df8a', 'service_start': '#d62728',
+}
+SCHEMA = 1
+
+
+def stats(values):
+    """{'median', 'min', 'max', 'n'} of the numbers in values (None when there are none)."""
+    numbers = [value for value in values if isinstance(value, (int, float))]
+    if not numbers:
+        return None
+    return {'median': round(statistics.median(numbers), 3), 'min': round(min(numbers), 3), 'max': round(max(numbers), 3),
+            'n': len(numbers)}
+
+
+def metrics(sample):
+    """The numbers of one sample, flat: blackout, phases, and what the method adds."""
+    line = sample['timeline']
+    found = {'blackout_s': line['blackout_s'], 'until_service_s': line['until_service_s'],
+             'state_kept': 1 if sample['state_kept'] else 0}
+    found.update(('phase.' + name, value) for name, value in line['phases_s'].items())
+    action = sample.get('action')
+    if action:
+        found['action_elapsed_s'] = action.get('elapsed')
+        found['action_controller_s'] = (action.get('blackout') or {}).get('controller_s')
+        total_ms = ((action.get('blackout') or {}).get('phases_ms') or {}).get('total')
+        found['action_phases_total_s'] = None if total_ms is None else total_ms / 1000.0
+    if sample.get('reboot'):
+        found['reboot_elapsed_s'] = sample['reboot'].get('elapsed')
+    for key in ('raw_path_s', 'raw_to_boot_id_s', 'playbook_wall_s'):
+        if key in sample:
+            found[key] = sample[key]
+    if line.get('mark_lag_s') is not None:
+        found['mark_lag_s'] = line['mark_lag_s']
+    return found
+
+
+def summarise(samples, keeper_samples, sizes):
+    """Medians per method and size, luo-state medians, and the ratios the targets are about."""
+    methods = {}
+    for sample in samples:
+        bucket = methods.setdefault(sample['method'], {}).setdefault(str(sample['size_mib']), {})
+        for name, value in metrics(sample).items():
+            bucket.setdefault(name, []).append(value)
+    methods = {method: {size: {name: stats(values) for name, values in found.items()} for size, found in by_size.items()}
+               for method, by_size in methods.items()}
+    for sample in samples:
+        kept = methods[sample['method']][str(sample['size_mib'])]['state_kept']
+        kept['kept'] = kept.get('kept', 0) + (1 if sample['state_kept'] else 0)
+    keeper = {}
+    for sample in keeper_samples:
+        entry = keeper.setdefault(sample['dataset'], {'what': sample['what'], 'entries': sample['entries'], 'bytes': sample['bytes'],
+                                                      'save_s': [], 'restore_s': [], 'intact': 0, 'n': 0})
+        entry['save_s'].append(sample['save_s'])
+        entry['restore_s'].append(sample['restore_s'])
+        entry['intact'] += 1 if sample['intact'] else 0
+        entry['n'] += 1
+    for entry in keeper.values():
+        entry['save_s'], entry['restore_s'] = stats(entry['save_s']), stats(entry['restore_s'])
+    return {'methods': methods, 'keeper': keeper, 'targets': targets(methods, sizes)}
+
+
+def _median(methods, method, size, name):
+    found = ((methods.get(method) or {}).get(str(size)) or {}).get(name)
+    return found['median'] if found else None
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def _all(methods, method, size, want):
+    """True when every sample of method at size kept (want=1) or lost (want=0) the state; None without samples."""
+    found = ((methods.get(method) or {}).get(str(size)) or {}).get('state_kept')
+    if not found:
+        return None
+    return found['min'] == want and found['max'] == want
+
+
+def targets(methods, sizes):
+    """Each target with the measured value and whether it was met (None when not measured)."""
+    low, high = sizes[0], sizes[-1]
+    live = _median(methods, 'live_update', low, 'blackout_s')
+    cold = _median(methods, 'cold_reboot', low, 'blackout_s')
+    ratio = _ratio(live, cold)
+    kept, lost = _all(methods, 'live_update', low, 1), _all(methods, 'cold_reboot', low, 0)
+    growth = _ratio(_median(methods, 'live_update', high, 'blackout_s'), _median(methods, 'live_update', low, 'blackout_s'))
+    service_growth = _ratio(_median(methods, 'live_update', high, 'until_service_s'),
+                            _median(methods, 'live_update', low, 'until_service_s'))
+    disk_growth = _ratio(_median(methods, 'disk_round_trip', high, 'blackout_s'), _median(methods, 'disk_round_trip', low, 'blackout_s'))
+    elapsed = _median(methods, 'live_update', low, 'action_elapsed_s')
+    raw = _median(methods, 'raw_kexec', low, 'raw_path_s')
+    overhead = None if elapsed is None or raw is None else round(elapsed - raw, 3)
+    return {
+        'live_update_vs_cold_reboot': {
+            'ratio': ratio, 'live_update_state_kept': kept, 'cold_reboot_state_lost': lost,
+            'met': None if ratio is None else ratio <= 1.0 and bool(kept) and bool(lost),
+            'target': 'live update blackout <= cold reboot blackout, state kept vs lost (%d MiB)' % low},
+        'live_update_vs_kexec_no_state': {
+            'ratio': _ratio(live, _median(methods, 'kexec_no_state', low, 'blackout_s')),
+            'target': 'information: what carrying the state costs against the same kexec without it'},
+        'blackout_growth': {
+            'ratio': growth, 'until_service_ratio': service_growth, 'sizes_mib': [low, high],
+            'met': None if growth is None or high == low else growth <= 1.10,
+            'target': 'live update blackout grows <= 10%% from %d MiB to %d MiB' % (low, high)},
+        'disk_round_trip_growth': {
+            'ratio': disk_growth, 'sizes_mib': [low, high],
+            'met': None if disk_growth is None or high == low else disk_growth > 1.0,
+            'target': 'the disk round trip grows with the size'},
+        'orchestration_overhead': {
+            'seconds': overhead, 'action_elapsed_s': elapsed, 'raw_path_s': raw,
+            'met': None if overhead is None else overhead <= 2.0,
+            'target': 'live_update elapsed - raw kexec path <= 2 s per host'},
+    }
+
+
+# --- markdown ------------------------------------------------------------------
+
+def _fmt(found, scale=1.0):
+    if not found:
+        return '-'
+    return '%.1f (%.1f-%.1f)' % (found['median'] * scale, found['min'] * scale, found['max'] * scale)
+
+
+def _verdict(met):
+    return {True: 'met', False: 'missed', None: 'not measured'}[met]
+
+
+def markdown(results, png_prefix):
+    """The summary page: tables of medians (min-max), the targets, the plots."""
+    summary, sizes = results['summary'], results['sizes_mib']
+    methods, low = summary['methods'], str(sizes[0])
+    lines = ['# luo.liveupdate benchmark, %s' % results['started'], '',
+             '%s; %d run(s) per figure, median (min-max) in seconds; %s.' % (
+                 'Smoke run' if results['smoke'] else 'Full run', results['runs'], machine_line(results)), '',
+             '## Blackout at %s MiB: from the shutdown until the demo answers again' % low, '',
+             '| method | blackout | until the service started | state kept | ' + ' | '.join(PHASE_LABELS[p] for p in PHASES) + ' |',
+             '|---|---|---|---|' + '---|' * len(PHASES)]
+    for method in METHOD_LABELS:
+        found = methods.get(method, {}).get(low)
+        if not found:
+            continue
+        kept = found['state_kept']
+        lines.append('| %s | %s | %s | %d/%d | %s |' % (
+            METHOD_LABELS[method], _fmt(found['blackout_s']), _fmt(found['until_service_s']),
+            kept['kept'], kept['n'],
+            ' | '.join('%.1f' % found['phase.' + p]['median'] if found.get('phase.' + p) else '-' for p in PHASES)))
+    lines += ['', '## State size', '', '| MiB | live update blackout | live update, until the service started | disk round trip | '
+              'live update / disk round trip |', '|---|---|---|---|---|']
+    for size in sizes:
+        live = methods.get('live_update', {}).get(str(size), {})
+        disk = methods.get('disk_round_trip', {}).get(str(size), {})
+        ratio = _ratio((live.get('blackout_s') or {}).get('median'), (disk.get('blackout_s') or {}).get('median'))
+        lines.append('| %d | %s | %s | %s | %s |' % (size, _fmt(live.get('blackout_s')), _fmt(live.get('until_service_s')),
+                                                     _fmt(disk.get('blackout_s')), '-' if ratio is None else '%.2f' % ratio))
+    live, raw = methods.get('live_update', {}).get(low, {}), methods.get('raw_kexec', {}).get(low, {})
+    cold = methods.get('cold_reboot', {}).get(low, {})
+    lines += ['', '## Orchestration at %s MiB (controller clock)' % low, '',
+              '| what | seconds |', '|---|---|',
+              '| live_update `elapsed` (preflight, stage, kexec, wait, verify, report) | %s |' % _fmt(live.get('action_elapsed_s')),
+              '| the same by hand: kexec -s -l, systemctl kexec, until the demo is active | %s |' % _fmt(raw.get('raw_path_s')),
+              '| live_update `blackout.controller_s` (kexec until a new boot id) | %s |' % _fmt(live.get('action_controller_s')),
+              '| by hand: systemctl kexec until a new boot id (polled every second) | %s |' % _fmt(raw.get('raw_to_boot_id_s')),
+              '| ansible.builtin.reboot `elapsed` | %s |' % _fmt(cold.get('reboot_elapsed_s'))]
+    if summary['keeper']:
+        lines += ['', '## luo-state keeper: save (systemctl stop) and restore (systemctl start)', '',
+                  '| data | MiB | save | restore | intact |', '|---|---|---|---|---|']
+        for entry in summary['keeper'].values():
+            lines.append('| %s | %.1f | %s | %s | %d/%d |'
+                         % (entry['what'], entry['bytes'] / 1048576.0, _fmt(entry['save_s']), _fmt(entry['restore_s']), entry['intact'], entry['n']))
+    lines += ['', '## Targets', '', '| target | measured | verdict |', '|---|---|---|']
+    for name, target in summary['targets'].items():
+        value = target.get('ratio', target.get('seconds'))
+        unit = ' s' if 'seconds' in target else ''
+        measured = '-' if value is None else '%.2f%s' % (value, unit)
+        lines.append('| %s | %s | %s |' % (target['target'], measured, _verdict(target['met']) if 'met' in target else 'information'))
+    lines += ['', '## Plots', ''] + ['![%s](%s%s.png)' % (name, png_prefix, name) for name in results['plots']]
+    if results.get('error'):
+        lines += ['', '## Stopped early', '', '```', results['error'], '```']
+    return '\n'.join(lines) + '\n'
+
+
+def machine_line(results):
+    host, vm = results['machine'], results.get('vm') or {}
+    return 'controller %s, %s CPUs; VM: qemu TCG, 1 vCPU, %s MiB, kernels %s, %s' % (
+        host.get('cpu'), host.get('cpus'), vm.get('mem_mib'), ' and '.join(vm.get('kernels', [])), vm.get('systemd'))
+
+
+# --- plots ---------------------------------------------------------------------
+
+def plot_phases(pyplot, results, path):
+    """Stacked medians of each phase per method at the smallest size, the median blackout on top."""
+    methods, low = results['summary']['methods'], str(results['sizes_mib'][0])
+    shown = [method for method in METHOD_LABELS if methods.get(method, {}).get(low)]
+    figure, axes = pyplot.subplots(figsize=(10, 5.5))
+    for index, method in enumerate(shown):
+        found, bottom = methods[method][low], 0.0
+        for phase in PHASES:
+            value = (found.get('phase.' + phase) or {}).get('median')
+            if value:
+                axes.bar(index, value, bottom=bottom, color=PHASE_COLORS[phase], edgecolor='white', linewidth=0.5,
+                         label=PHASE_LABELS[phase])
+                bottom += value
+        axes.text(index, bottom, '%.1f s' % found['blackout_s']['median'], ha='center', va='bottom')
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes.legend(unique.values(), unique.keys(), fontsize=8, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+    axes.set_xticks(range(len(shown)), [METHOD_LABELS[method] for method in shown], rotation=15)
+    axes.set_ylabel('seconds (median of each phase)')
+    axes.set_title('Blackout by phase, %s MiB of state (qemu TCG: compare ratios, not seconds)' % low)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def _series(methods, method, name, sizes):
+    points = [((methods.get(method) or {}).get(str(size)) or {}).get(name) for size in sizes]
+    return [(size, point) for size, point in zip(sizes, points) if point]
+
+
+def plot_scaling(pyplot, results, path):
+    """Blackout against state size: live update (until answering, until started) and disk round trip."""
+    methods, sizes = results['summary']['methods'], results['sizes_mib']
+    figure, axes = pyplot.subplots(figsize=(8, 5))
+    for method, name, label in (('live_update', 'blackout_s', 'live update: until the demo answers'),
+                                ('live_update', 'until_service_s', 'live update: until the demo started'),
+                                ('disk_round_trip', 'blackout_s', 'disk round trip: write, cold reboot, read + hash')):
+        points = _series(methods, method, name, sizes)
+        if points:
+            xs = [size for size, _point in points]
+            ys = [point['median'] for _size, point in points]
+            errors = [[point['median'] - point['min'] for _size, point in points], [point['max'] - point['median'] for _size, point in points]]
+            axes.errorbar(xs, ys, yerr=errors, marker='o', capsize=4, label=label)
+    axes.set_xscale('log', base=2)
+    axes.set_xticks(sizes, [str(size) for size in sizes])
+    axes.set_xlabel('demo state (MiB)')
+    axes.set_ylabel('seconds (median, min-max)')
+    axes.set_ylim(bottom=0)
+    axes.set_title('Blackout against state size')
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def plot_overhead(pyplot, results, path):
+    """Left: orchestrated and raw wall times; right: luo-state save and restore."""
+    summary, low = results['summary'], str(results['sizes_mib'][0])
+    methods = summary['methods']
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    bars = [('live_update\nelapsed', (methods.get('live_update', {}).get(low) or {}).get('action_elapsed_s')),
+            ('by hand\n(raw path)', (methods.get('raw_kexec', {}).get(low) or {}).get('raw_path_s')),
+            ('reboot module\nelapsed', (methods.get('cold_reboot', {}).get(low) or {}).get('reboot_elapsed_s'))]
+    bars = [(label, found) for label, found in bars if found]
+    _bars(left, bars, 'Orchestration, %s MiB (controller clock)' % low)
+    keeper = [('%s\n%s' % (entry['what'], what), entry[key]) for entry in summary['keeper'].values()
+              for key, what in (('save_s', 'save'), ('restore_s', 'restore')) if entry[key]]
+    _bars(right, keeper, 'luo-state keeper (systemctl stop / start)')
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def _bars(axes, bars, title):
+    xs = range(len(bars))
+    axes.bar(xs, [found['median'] for _label, found in bars],
+             yerr=[[found['median'] - found['min'] for _label, found in bars], [found['max'] - found['median'] for _label, found in bars]],
+             capsize=4, color='#1f77b4')
+    axes.set_xticks(list(xs), [label for label, _found in bars], fontsize=8)
+    axes.set_ylabel('seconds (median, min-max)')
+    axes.set_title(title, fontsize=10)
+
+
+PLOTS = {'phases': plot_phases, 'scaling': plot_scaling, 'overhead': plot_overhead}
+
+
+def write_plots(results, prefix, names):
+    """PNG files prefix + NAME.png for each plot name; returns the names written."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    for name in names:
+        PLOTS[name](pyplot, results, '%s%s.png' % (prefix, name))
+    return list(names)
+
+
+def check_well_formed(results):
+    """Problems with the results' shape (not their values): empty when they are well formed."""
+    problems = []
+    for key in ('schema', 'started', 'machine', 'vm', 'samples', 'summary', 'plots'):
+        if key not in results:
+            problems.append('missing key %r' % key)
+    for sample in results.get('samples', []):
+        line = sample.get('timeline') or {}
+        if not isinstance(line.get('blackout_s'), (int, float)) or not line.get('phases_s'):
+            problems.append('sample %s/%s has no blackout or phases' % (sample.get('method'), sample.get('run')))
+    seen = {sample.get('method') for sample in results.get('samples', [])}
+    problems += ['no sample of %s' % method for method in METHOD_LABELS if method not in seen]
+    if not results.get('keeper'):
+        problems.append('no luo-state sample')
+    return problems

@@ -1,0 +1,120 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Medians, targets, the markdown summary, the plots and the plan of bench/run."""
+from __future__ import annotations
+
+import pytest
+
+from luo_bench import report
+from luo_bench.__main__ import parse_args, plan, rotate
+
+
+def sample(method, size, blackout, kept, run=0, **extra):
+    phases = {'stopping': 1.0, 'kexec': 0.5, 'kernel': 2.0, 'userspace': blackout - 4.5, 'service_start': 1.0}
+    return dict({'method': method, 'size_mib': size, 'run': run, 'state_kept': kept,
+                 'timeline': {'blackout_s': blackout, 'until_service_s': blackout - 1.0, 'phases_s': phases, 'mark_lag_s': None}},
+                **extra)
+
+
+def keeper_sample(dataset, save, restore, run=0):
+    return {'dataset': dataset, 'what': dataset, 'entries': 10, 'bytes': 1048576, 'save_s': save, 'restore_s': restore,
+            'intact': True, 'fdstore_entries': 1, 'run': run}
+
+
+def full_samples():
+    samples = []
+    for run, (live, cold) in enumerate(((30.0, 40.0), (32.0, 44.0), (31.0, 41.0))):
+        action = {'elapsed': live + 10.0, 'blackout': {'controller_s': live + 2.0, 'phases_ms': {'total': live * 1000}}}
+        samples += [sample('live_update', 64, live, True, run, action=action),
+                    sample('raw_kexec', 64, live - 1.0, True, run, raw_path_s=live + 8.5, raw_to_boot_id_s=live),
+                    sample('kexec_no_state', 64, live - 2.0, False, run),
+                    sample('cold_reboot', 64, cold, False, run, reboot={'elapsed': cold + 5.0}),
+                    sample('disk_round_trip', 64, cold + 2.0, True, run),
+                    sample('live_update', 1024, live * 1.2, True, run, action=action),
+                    sample('disk_round_trip', 1024, cold + 30.0, True, run)]
+    return samples
+
+
+def test_stats_ignore_what_is_not_a_number():
+    assert report.stats([3.0, None, 1.0, 2.0]) == {'median': 2.0, 'min': 1.0, 'max': 3.0, 'n': 3}
+    assert report.stats([None]) is None
+
+
+def test_summary_medians_and_state_counts():
+    summary = report.summarise(full_samples(), [keeper_sample('files', 2.0, 3.0)], [64, 1024])
+    live = summary['methods']['live_update']['64']
+    assert live['blackout_s'] == {'median': 31.0, 'min': 30.0, 'max': 32.0, 'n': 3}
+    assert live['action_elapsed_s']['median'] == 41.0
+    assert live['state_kept']['kept'] == 3
+    assert summary['methods']['cold_reboot']['64']['state_kept']['kept'] == 0
+    assert summary['keeper']['files']['save_s']['median'] == 2.0
+
+
+def test_targets_from_the_medians():
+    found = report.summarise(full_samples(), [], [64, 1024])['targets']
+    assert found['live_update_vs_cold_reboot']['ratio'] == pytest.approx(31.0 / 41.0, abs=1e-3)
+    assert found['live_update_vs_cold_reboot']['met'] is True
+    assert found['blackout_growth']['ratio'] == pytest.approx(1.2, abs=1e-3)
+    assert found['blackout_growth']['met'] is False
+    assert found['disk_round_trip_growth']['met'] is True
+    assert found['orchestration_overhead']['seconds'] == pytest.approx(41.0 - 39.5, abs=1e-3)
+    assert found['orchestration_overhead']['met'] is True
+
+
+def test_a_live_update_that_lost_the_state_misses_the_first_target():
+    samples = [sample('live_update', 64, 10.0, False), sample('cold_reboot', 64, 40.0, False)]
+    found = report.summarise(samples, [], [64])['targets']
+    assert found['live_update_vs_cold_reboot']['met'] is False
+    assert found['blackout_growth']['met'] is None
+
+
+def results_of(samples, keeper, plots=()):
+    return {'schema': 1, 'stamp': 'x', 'started': '2026-11-27 16:00 UTC', 'smoke': False, 'runs': 3, 'sizes_mib': [64, 1024],
+            'machine': {'cpu': 'cpu', 'cpus': 2}, 'vm': {'mem_mib': 3072, 'kernels': ['7.2.13', '7.3.4'], 'systemd': 'systemd 262'},
+            'samples': samples, 'keeper': keeper, 'plots': list(plots), 'error': None,
+            'summary': report.summarise(samples, keeper, [64, 1024])}
+
+
+def test_markdown_has_the_tables_and_the_verdicts():
+    text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'latest-')
+    assert '| live update (action) | 31.0 (30.0-32.0) |' in text
+    assert '| 1024 | 37.2 (36.0-38.4) |' in text
+    assert '| live update blackout grows <= 10% from 64 MiB to 1024 MiB | 1.20 | missed |' in text
+    assert '![phases](latest-phases.png)' in text
+
+
+def test_plots_are_png_files(tmp_path):
+    pytest.importorskip('matplotlib')
+    results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    names = report.write_plots(results, str(tmp_path / 'run-'), ['phases', 'scaling', 'overhead'])
+    for name in names:
+        assert (tmp_path / ('run-%s.png' % name)).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_well_formed_results_and_what_is_missing():
+    good = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    assert report.check_well_formed(good) == []
+    bad = results_of([s for s in full_samples() if s['method'] != 'cold_reboot'], [])
+    bad['samples'][0]['timeline']['phases_s'] = {}
+    del bad['plots']
+    assert report.check_well_formed(bad) == ["missing key 'plots'", 'sample live_update/0 has no blackout or phases',
+                                             'no sample of cold_reboot', 'no luo-state sample']
+
+
+def test_plan_rotates_sizes_and_methods_and_keeps_base_only_methods_at_the_smallest_size():
+    runs = list(plan(2, [64, 1024]))
+    assert [(run, size) for run, size, _methods in runs] == [(0, 64), (0, 1024), (1, 1024), (1, 64)]
+    assert runs[0][2] == ['live_update', 'raw_kexec', 'kexec_no_state', 'cold_reboot', 'disk_round_trip']
+    assert runs[1][2] == ['live_update', 'disk_round_trip']
+    assert runs[3][2] == ['raw_kexec', 'kexec_no_state', 'cold_reboot', 'disk_round_trip', 'live_update']
+    assert rotate([1, 2, 3], 4) == [2, 3, 1]
+
+
+def test_smoke_defaults():
+    args = parse_args(['--smoke'])
+    assert (args.runs, args.sizes, args.files, args.big_file_mib) == (1, [64], 1000, 16)
+    assert args.out.endswith('build/bench-smoke')
+    full = parse_args(['--runs', '3', '--sizes', '1024,64'])
+    assert (full.runs, full.sizes) == (3, [64, 1024])
+    with pytest.raises(SystemExit):
+        parse_args(['--runs', '0'])
