@@ -7,7 +7,7 @@ COLL := $(ROOT)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLL)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: venv collection-link test unit sanity lint molecule lab-deps stock-kernel demo clean
+.PHONY: venv collection-link test unit sanity lint molecule bench-smoke bench lab-deps stock-kernel demo clean
 
 venv:
 	@tools/setup-venv
@@ -16,12 +16,12 @@ collection-link:
 	@mkdir -p $(COLL)/ansible_collections/luo
 	@ln -sfn $(ROOT) $(COLL)/ansible_collections/luo/liveupdate
 
-## The whole test suite: unit, sanity (zero ignores), lint, then the lab scenarios.
-test: unit sanity lint molecule
+## The whole test suite: unit, sanity (zero ignores), lint, the lab scenarios, and the benchmark's smoke run.
+test: unit sanity lint molecule bench-smoke
 
 # Unit tests use the decompressors of lab-deps and Debian's stock kernel (an incompatible target).
 unit: venv collection-link lab-deps stock-kernel
-	$(VENV)/bin/python -m pytest -q tests/unit lab/tests
+	$(VENV)/bin/python -m pytest -q tests/unit lab/tests bench/tests
 
 sanity: venv
 	tools/sanity
@@ -37,6 +37,14 @@ stock-kernel:
 
 molecule: venv collection-link lab-deps
 	tools/molecule-all
+
+# One run of each method at 64 MiB: proves the benchmark still works, measures nothing.
+bench-smoke: venv collection-link lab-deps
+	bench/run --smoke
+
+# The measurements (bench/README.md): medians of 5 runs, 64 MiB to 1 GiB; about an hour.
+bench: venv collection-link lab-deps
+	bench/run
 
 demo: venv collection-link lab-deps
 	tools/demo

@@ -34,6 +34,7 @@ def parse_args(argv):
     parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy (default luo-bench)')
     parser.add_argument('--mem', type=int, default=3072, help='VM memory in MiB (default 3072: room for 1 GiB of state)')
     parser.add_argument('--out', help='results directory (default bench/results, smoke build/bench-smoke)')
+    parser.add_argument('--report', metavar='JSON', help='no measurement: write the summary, the plots and latest.* again from a results file')
     args = parser.parse_args(argv)
     smoke = args.smoke
     defaults = {'runs': 1 if smoke else 5, 'files': 1000 if smoke else 10000, 'big_file_mib': 16 if smoke else 256}
@@ -104,13 +105,23 @@ def measure(args, results, workdir, log):
         bench.setup()
         results['vm'] = {'mem_mib': vm.info['mem_mib'], 'variant': vm.info['variant'], 'kernels': bench.kernels,
                          'systemd': vm.ssh('systemctl --version').splitlines()[0], 'cmdline': vm.ssh('cat /proc/cmdline').strip()}
-        current = None
+        current, failed_in_a_row = None, 0
         for run, size, methods in plan(args.runs, args.sizes):
             if size != current:
                 bench.set_size(size)
                 current = size
             for method in methods:
-                results['samples'].append(bench.measure(method, size, run))
+                try:
+                    results['samples'].append(bench.measure(method, size, run))
+                    failed_in_a_row = 0
+                except (BenchError, TimelineError) as exc:
+                    # A failed sample costs that sample; a second one in a row ends the run.
+                    log('%s failed: %s' % (method, exc))
+                    results['failures'].append({'method': method, 'size_mib': size, 'run': run, 'error': str(exc)})
+                    failed_in_a_row += 1
+                    if failed_in_a_row > 1:
+                        raise
+                    bench.recover(size)
         if current != args.sizes[0]:
             bench.set_size(args.sizes[0])
         datasets = bench.keeper_setup(args.files, args.big_file_mib)
@@ -142,8 +153,20 @@ def write_results(args, results, log):
     return stamp
 
 
+def report_again(args):
+    """Summary, markdown and plots from the raw samples of an earlier run, next to its JSON."""
+    with open(args.report, encoding='utf-8') as handle:
+        results = json.load(handle)
+    args.out, args.smoke = os.path.dirname(os.path.abspath(args.report)), results['smoke']
+    results['summary'] = summarise(results['samples'], results['keeper'], results['sizes_mib'])
+    write_results(args, results, lambda message: print(message, file=sys.stderr))
+    return 1 if check_well_formed(results) else 0
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.report:
+        return report_again(args)
     now = datetime.datetime.now(datetime.timezone.utc)
     stamp = now.strftime('%Y-%m-%dT%H%MZ') + ('-smoke' if args.smoke else '')
     workdir = os.path.join(REPO, 'build', 'bench', stamp)
@@ -151,7 +174,7 @@ def main(argv=None):
     log = log_to(os.path.join(workdir, 'bench.log'))
     results = {'schema': 1, 'stamp': stamp, 'started': now.strftime('%Y-%m-%d %H:%M UTC'), 'smoke': args.smoke, 'runs': args.runs,
                'sizes_mib': args.sizes, 'luo_state_data': {'files': args.files, 'big_file_mib': args.big_file_mib},
-               'machine': machine_info(), 'vm': None, 'samples': [], 'keeper': [], 'plots': [], 'error': None}
+               'machine': machine_info(), 'vm': None, 'samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
     try:
         measure(args, results, workdir, log)
     except (BenchError, TimelineError) as exc:

@@ -29,6 +29,7 @@ MARK = 'date +%s.%N > /var/lib/luo-bench/mark'
 SIZE_DROPIN = '/etc/systemd/system/%s.d/50-luo-bench.conf' % DEMO_UNIT
 # Under /run: gone after the next boot, so only one kexec runs without the demo's state.
 NO_PRESERVE_DROPIN = '/run/systemd/system/%s.d/50-luo-bench-no-preserve.conf' % DEMO_UNIT
+# Sandboxed like the demo unit, so that its start costs what the demo's would.
 READBACK_UNIT = """[Unit]
 Description=luo-bench: read the demo state back from disk after a cold boot
 ConditionPathExists=/var/lib/luo-bench/state.bin
@@ -36,6 +37,11 @@ ConditionPathExists=/var/lib/luo-bench/state.bin
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/python3 %s/guest.py readback
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths=/var/lib/luo-bench
 
 [Install]
 WantedBy=multi-user.target
@@ -91,6 +97,12 @@ class Bench:
         self.vm.write(SIZE_DROPIN, '[Service]\nEnvironment=LUO_DEMO_SIZE_MIB=%d\nTimeoutStartSec=1800\n' % mib)
         self.vm.ssh('systemctl daemon-reload && systemctl stop %s && systemctl clean --what=fdstore %s && systemctl start %s'
                     % (DEMO_UNIT, DEMO_UNIT, DEMO_UNIT))
+
+    def recover(self, mib):
+        """After a failed sample: wait for the VM, give the demo a fresh state of mib MiB."""
+        self.log('recovering: waiting for the VM, then a new demo state')
+        self.vm.wait_back(None, 'systemctl enable --quiet %s' % DEMO_UNIT)
+        self.set_size(mib)
 
     def other_kernel(self, release):
         others = [name for name in self.kernels if name != release]
@@ -188,7 +200,7 @@ class Bench:
         env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1')
         start = time.time()
         with open(log_path, 'w', encoding='utf-8') as log:
-            done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
         wall = time.time() - start
         if done.returncode != 0 or not os.path.exists(result_path):
             with open(log_path, encoding='utf-8') as log:

@@ -32,13 +32,13 @@ class Vm:
     @classmethod
     def start(cls, repo, name, mem):
         done = subprocess.run([os.path.join(repo, 'lab', 'vm'), 'start', name, '--variant', 'luo', '--mem', str(mem)],
-                              capture_output=True, text=True, check=False)
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BenchError('lab/vm start %s failed (rc %d): %s' % (name, done.returncode, done.stderr.strip()[-3000:]))
         return cls(repo, json.loads(done.stdout))
 
     def destroy(self):
-        subprocess.run([os.path.join(self.repo, 'lab', 'vm'), 'destroy', self.name], check=False)
+        subprocess.run([os.path.join(self.repo, 'lab', 'vm'), 'destroy', self.name], stdin=subprocess.DEVNULL, check=False)
 
     def ssh_argv(self, command, connect_timeout=5):
         return ['ssh', '-p', str(self.info['port']), '-i', os.path.expanduser(self.info['identity_file']),
@@ -50,8 +50,9 @@ class Vm:
     def ssh(self, command, timeout=1800, stdin=None, check=True):
         """Run a shell command in the VM; its stdout. check=False: (rc, stdout, stderr), rc None on timeout."""
         try:
-            done = subprocess.run(self.ssh_argv(command), input=stdin, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+            # Never the inherited stdin: ssh makes it non-blocking, and Ansible refuses to run on that.
+            done = subprocess.run(self.ssh_argv(command), input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             if check:
                 raise BenchError('`%s` in VM %s did not finish within %d s' % (command, self.name, timeout)) from None

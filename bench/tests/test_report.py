@@ -3,10 +3,12 @@
 """Medians, targets, the markdown summary, the plots and the plan of bench/run."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from luo_bench import report
-from luo_bench.__main__ import parse_args, plan, rotate
+from luo_bench.__main__ import main, parse_args, plan, rotate
 
 
 def sample(method, size, blackout, kept, run=0, **extra):
@@ -45,6 +47,7 @@ def test_summary_medians_and_state_counts():
     live = summary['methods']['live_update']['64']
     assert live['blackout_s'] == {'median': 31.0, 'min': 30.0, 'max': 32.0, 'n': 3}
     assert live['action_elapsed_s']['median'] == 41.0
+    assert live['action_work_s']['median'] == 8.0
     assert live['state_kept']['kept'] == 3
     assert summary['methods']['cold_reboot']['64']['state_kept']['kept'] == 0
     assert summary['keeper']['files']['save_s']['median'] == 2.0
@@ -66,6 +69,7 @@ def test_a_live_update_that_lost_the_state_misses_the_first_target():
     found = report.summarise(samples, [], [64])['targets']
     assert found['live_update_vs_cold_reboot']['met'] is False
     assert found['blackout_growth']['met'] is None
+    assert found['blackout_growth']['ratio'] is None
 
 
 def results_of(samples, keeper, plots=()):
@@ -118,3 +122,15 @@ def test_smoke_defaults():
     assert (full.runs, full.sizes) == (3, [64, 1024])
     with pytest.raises(SystemExit):
         parse_args(['--runs', '0'])
+
+
+def test_report_again_from_a_results_file(tmp_path):
+    pytest.importorskip('matplotlib')
+    results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    del results['summary']
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps(results))
+    assert main(['--report', str(path)]) == 0
+    assert '| live update (action) | 31.0 (30.0-32.0) |' in (tmp_path / 'latest.md').read_text()
+    assert (tmp_path / 'latest-scaling.png').read_bytes()[:4] == b'\x89PNG'
+    assert json.loads(path.read_text())['summary']['targets']['blackout_growth']['ratio'] == pytest.approx(1.2, abs=1e-3)
