@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -33,14 +32,6 @@ def root(tmp_path):
 @pytest.fixture
 def host(root):
     return Host(root, run)
-
-
-def remove(root, path):
-    full = os.path.join(root, path.lstrip('/'))
-    if os.path.isdir(full) and not os.path.islink(full):
-        shutil.rmtree(full)
-    else:
-        os.remove(full)
 
 
 # --- gather ---
@@ -74,8 +65,8 @@ def test_gather_probes_the_device_when_asked(host):
 # --- running kernel ---
 
 def test_running_kernel_falls_back_to_uname(host, root):
-    remove(root, '/proc/sys/kernel/osrelease')
-    remove(root, '/proc/sys/kernel/arch')
+    trees.remove(root, '/proc/sys/kernel/osrelease')
+    trees.remove(root, '/proc/sys/kernel/arch')
     kernel = hostfacts.running_kernel(host)
     assert (kernel['release'], kernel['arch']) == (os.uname().release, os.uname().machine)
     assert kernel['config'] is None and kernel['image'] is None
@@ -91,13 +82,13 @@ def test_running_kernel_prefers_proc_config_gz(host, root):
 
 @pytest.mark.parametrize('place', ['/lib/modules/7.2.13/config', '/usr/lib/modules/7.2.13/config'])
 def test_running_kernel_config_from_modules(host, root, place):
-    remove(root, '/boot/config-7.2.13')
+    trees.remove(root, '/boot/config-7.2.13')
     trees.write(root, place, trees.config_text('7.2.13'))
     assert hostfacts.running_kernel(host)['config_source'] == place
 
 
 def test_running_kernel_without_config(host, root):
-    remove(root, '/boot/config-7.2.13')
+    trees.remove(root, '/boot/config-7.2.13')
     kernel = hostfacts.running_kernel(host)
     assert (kernel['config'], kernel['config_source'], kernel['config_error']) == (None, None, None)
     assert kernel['abi'] == LAB_ABI
@@ -113,14 +104,14 @@ def test_running_kernel_with_unusable_config(host, root):
 
 @pytest.mark.parametrize('place', ['/boot/Image-7.2.13', '/lib/modules/7.2.13/vmlinuz', '/usr/lib/modules/7.2.13/vmlinuz'])
 def test_running_kernel_image_places(host, root, place):
-    remove(root, '/boot/vmlinuz-7.2.13')
+    trees.remove(root, '/boot/vmlinuz-7.2.13')
     trees.write(root, place, trees.kernel_image('7.2.13'))
     kernel = hostfacts.running_kernel(host)
     assert (kernel['image'], kernel['abi']) == (place, LAB_ABI)
 
 
 def test_running_kernel_image_must_be_a_file(host, root):
-    remove(root, '/boot/vmlinuz-7.2.13')
+    trees.remove(root, '/boot/vmlinuz-7.2.13')
     os.makedirs(os.path.join(root, 'boot/vmlinuz-7.2.13'))
     kernel = hostfacts.running_kernel(host)
     assert (kernel['image'], kernel['abi']) == (None, None)
@@ -179,26 +170,26 @@ def test_cmdline_facts(host, root):
 
 
 def test_cmdline_facts_without_proc_cmdline(host, root):
-    remove(root, '/proc/cmdline')
+    trees.remove(root, '/proc/cmdline')
     assert hostfacts.cmdline_facts(host) == {'raw': '', 'liveupdate': None, 'kho': None, 'kho_scratch': None}
 
 
 # --- device ---
 
 def test_device_missing(host, root):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     assert hostfacts.device_facts(host, False) == {
         'path': '/dev/liveupdate', 'present': False, 'char_device': False, 'major_minor': None, 'probe': None}
 
 
 def test_device_missing_probed(host, root):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     probe = hostfacts.device_facts(host, True)['probe']
     assert (probe['path'], probe['state'], probe['errno']) == ('/dev/liveupdate', 'absent', 'ENOENT')
 
 
 def test_device_regular_file(host, root):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     trees.install_device(root, 'file')
     facts = hostfacts.device_facts(host, True)
     assert (facts['present'], facts['char_device'], facts['major_minor']) == (True, False, None)
@@ -224,7 +215,7 @@ def test_device_probe_with_unreadable_sysfs_entry(host, root):
 def test_device_node_without_driver(host, root):
     if os.geteuid() != 0:
         pytest.skip('mknod needs root')
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     try:
         trees.make_node(root, 241, 0)  # 241:0 is reserved for local use: no driver answers it
     except PermissionError:
@@ -273,14 +264,14 @@ def test_kho_enabled(host, kernel, params, enabled):
 # --- kexec ---
 
 def test_kexec_missing(host, root):
-    remove(root, '/usr/sbin/kexec')
+    trees.remove(root, '/usr/sbin/kexec')
     assert hostfacts.kexec_facts(host) == {'path': None, 'version': None, 'file_load_supported': False,
                                            'loaded': False, 'load_disabled': False, 'lockdown': 'none'}
 
 
 def test_kexec_without_file_load(host, root):
     trees.install_kexec(root, help_fixture=trees.KEXEC_HELP_WITHOUT_FILE_LOAD, path='/sbin/kexec')
-    remove(root, '/usr/sbin/kexec')
+    trees.remove(root, '/usr/sbin/kexec')
     facts = hostfacts.kexec_facts(host)
     assert (facts['path'], facts['version'], facts['file_load_supported']) == ('/sbin/kexec', 'kexec-tools 2.0.32', False)
 
@@ -309,7 +300,7 @@ def test_kexec_switches(host, root):
 
 def test_kexec_switches_unreadable(host, root):
     for path in ('/sys/kernel/kexec_loaded', '/proc/sys/kernel/kexec_load_disabled', '/sys/kernel/security/lockdown'):
-        remove(root, path)
+        trees.remove(root, path)
     facts = hostfacts.kexec_facts(host)
     assert (facts['loaded'], facts['load_disabled'], facts['lockdown']) == (False, False, None)
 
@@ -328,7 +319,7 @@ def test_parse_lockdown(text, mode):
 # --- systemd ---
 
 def test_systemd_not_installed(host, root):
-    remove(root, '/usr/bin/systemctl')
+    trees.remove(root, '/usr/bin/systemctl')
     facts = hostfacts.systemd_facts(host)
     assert facts == {'version': None, 'fdstore_preserve_supported': False, 'luo_session_supported': False,
                      'kexec_count': None, 'last_live_update_ms': None, 'error': 'systemd is not the running init system'}
@@ -336,7 +327,7 @@ def test_systemd_not_installed(host, root):
 
 
 def test_systemd_installed_but_not_running(host, root):
-    remove(root, '/run/systemd/system')
+    trees.remove(root, '/run/systemd/system')
     assert hostfacts.systemd_facts(host)['error'] == 'systemd is not the running init system'
     assert trees.calls(root) == []
 
@@ -384,7 +375,7 @@ def test_systemd_version_unreadable(host, root):
 
 
 def test_systemd_without_proc_uptime(host, root):
-    remove(root, '/proc/uptime')
+    trees.remove(root, '/proc/uptime')
     facts = hostfacts.systemd_facts(host)
     assert facts['version'] == 262 and facts['kexec_count'] is None
     assert facts['error'] == '/proc/uptime holds None, not "<seconds> <idle seconds>"'
@@ -444,7 +435,7 @@ def test_public_trims_the_config(host):
 
 
 def test_public_without_config(host, root):
-    remove(root, '/boot/config-7.2.13')
+    trees.remove(root, '/boot/config-7.2.13')
     assert hostfacts.public(hostfacts.gather(host))['kernel']['options'] is None
 
 

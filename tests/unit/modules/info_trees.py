@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
@@ -60,6 +61,15 @@ def write(root, path, data, mode=None):
     if mode is not None:
         os.chmod(full, mode)
     return full
+
+
+def remove(root, path):
+    """Delete a file or a whole directory of the tree."""
+    full = os.path.join(root, path.lstrip('/'))
+    if os.path.isdir(full) and not os.path.islink(full):
+        shutil.rmtree(full)
+    else:
+        os.remove(full)
 
 
 def config_text(release, **overrides):

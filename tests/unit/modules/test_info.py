@@ -46,14 +46,6 @@ def ids(reasons):
     return [item['id'] for item in reasons]
 
 
-def remove(root, path):
-    full = os.path.join(root, path.lstrip('/'))
-    if os.path.isdir(full) and not os.path.islink(full):
-        shutil.rmtree(full)
-    else:
-        os.remove(full)
-
-
 def assert_clean_failure(result, msg):
     assert result.failed and result['changed'] is False
     assert result['msg'] == msg
@@ -131,7 +123,7 @@ def test_unsupported_arch(root, check):
 
 def test_kernel_without_liveupdate(root, check):
     trees.write(root, '/boot/config-7.2.13', trees.config_text('7.2.13', LIVEUPDATE=None, LIVEUPDATE_MEMFD=None))
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     result = check()
     assert result['reasons'] == [
         {'id': 'kernel-config-liveupdate',
@@ -148,7 +140,7 @@ def test_kernel_without_liveupdate(root, check):
 
 
 def test_kernel_config_unknown(root, check):
-    remove(root, '/boot/config-7.2.13')
+    trees.remove(root, '/boot/config-7.2.13')
     result = check()
     # Without a config, KHO on by default is unknown too; kho=on is on the command line, so that is fine.
     assert ids(result['reasons']) == ['kernel-config-unknown']
@@ -171,7 +163,7 @@ def test_kernel_config_unreadable(root, check):
 
 def test_booted_without_parameters(root, check):
     trees.write(root, '/proc/cmdline', trees.PLAIN_CMDLINE + '\n')
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     result = check()
     assert ids(result['reasons']) == ['cmdline-liveupdate', 'cmdline-kho', 'device-missing']
     assert result['reasons'][2]['message'] == '/dev/liveupdate does not exist: the kernel was not booted with liveupdate=on kho=on'
@@ -188,7 +180,7 @@ def test_kho_switched_off(root, check):
 
 
 def test_device_missing_on_a_luo_boot(root, check):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     result = check()
     assert result['reasons'] == [{
         'id': 'device-missing', 'message': '/dev/liveupdate does not exist: LUO disabled itself at boot',
@@ -197,7 +189,7 @@ def test_device_missing_on_a_luo_boot(root, check):
 
 
 def test_device_that_is_a_regular_file(root, check):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     trees.install_device(root, 'file')
     result = check()
     assert ids(result['reasons']) == ['device-not-char']
@@ -205,7 +197,7 @@ def test_device_that_is_a_regular_file(root, check):
 
 
 def test_kexec_missing(root, check):
-    remove(root, '/usr/sbin/kexec')
+    trees.remove(root, '/usr/sbin/kexec')
     result = check()
     assert ids(result['reasons']) == ['kexec-missing']
     assert result['kexec']['path'] is None
@@ -228,7 +220,7 @@ def test_kexec_load_disabled(root, check):
 
 
 def test_systemd_not_running(root, check):
-    remove(root, '/run/systemd/system')
+    trees.remove(root, '/run/systemd/system')
     result = check()
     assert ids(result['reasons']) == ['systemd-missing']
     assert result['systemd']['error'] == 'systemd is not the running init system'
@@ -261,7 +253,7 @@ def test_nothing_ready(root, check):
                                                                LIVEUPDATE_MEMFD=None))
     trees.write(root, '/proc/sys/kernel/kexec_load_disabled', '1\n')
     for path in ('/dev/liveupdate', '/usr/sbin/kexec', '/usr/bin/systemctl'):
-        remove(root, path)
+        trees.remove(root, path)
     result = check()
     assert result['ready'] is False
     assert ids(result['reasons']) == [
@@ -286,7 +278,7 @@ def test_probe_on_a_device_that_is_not_luo(root, check):
 
 
 def test_probe_on_a_missing_device(root, check):
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     result = check(probe_device=True)
     assert result['device']['probe']['state'] == 'absent'
     assert ids(result['reasons']) == ['device-missing']
@@ -295,7 +287,7 @@ def test_probe_on_a_missing_device(root, check):
 def test_probe_a_node_without_driver(root, check):
     if os.geteuid() != 0:
         pytest.skip('mknod needs root')
-    remove(root, '/dev/liveupdate')
+    trees.remove(root, '/dev/liveupdate')
     try:
         trees.make_node(root, 241, 0)  # reserved for local use: no driver answers it
     except PermissionError:
@@ -422,7 +414,7 @@ def test_target_page_size_mismatch(root, check):
 
 
 def test_running_abi_unknown_without_image(root, check):
-    remove(root, '/boot/vmlinuz-7.2.13')
+    trees.remove(root, '/boot/vmlinuz-7.2.13')
     trees.install_kernel(root, '7.3.4')
     result = check(target_kernel=TARGET)
     assert result['ready'] is True and result['kernel']['image'] is None and result['kernel']['abi'] is None
