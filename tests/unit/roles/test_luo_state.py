@@ -702,6 +702,12 @@ def test_stage_roots_extracts_next_to_each_root_and_creates_missing_parents(stat
     before = snapshot(state_dir)
     for path in (tmp_path / 'run', tmp_path / 'var'):
         ls.shutil.rmtree(path)
+    umask = os.umask(0o077)  # the unit's
+    try:
+        assert ls.create_parents(plan) == [str(tmp_path / 'run'), str(tmp_path / 'var')]
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / 'run').st_mode) == 0o755
     stages = ls.stage_roots(fd, header, plan)
     assert os.path.dirname(stages[str(state_dir)]) == str(state_dir.parent)
     assert os.path.dirname(stages[str(single)]) == str(single.parent)
@@ -711,6 +717,18 @@ def test_stage_roots_extracts_next_to_each_root_and_creates_missing_parents(stat
     ls.remove_stages(stages)
     assert stage_leftovers(state_dir.parent) == [] and stage_leftovers(single.parent) == []
     os.close(fd)
+
+
+def test_create_parents_on_a_read_only_parent_says_what_to_keep_instead(tmp_path, monkeypatch):
+    def read_only(path, mode):
+        raise OSError(errno.EROFS, 'Read-only file system', path)
+
+    monkeypatch.setattr(ls.os, 'mkdir', read_only)
+    with pytest.raises(ls.RestoreFailed) as failed:
+        ls.create_parents([str(tmp_path / 'myapp' / 'state.db')])
+    assert ('cannot create %s, the missing parent directory of %s' % (tmp_path / 'myapp', tmp_path / 'myapp' / 'state.db')
+            in str(failed.value))
+    assert 'keep %s itself in paths=' % (tmp_path / 'myapp') in str(failed.value)
 
 
 def test_stage_roots_cleans_up_after_a_failure(state_dir, tmp_path, monkeypatch):
@@ -732,20 +750,41 @@ def test_stage_roots_cleans_up_after_a_failure(state_dir, tmp_path, monkeypatch)
     os.close(fd)
 
 
-def test_commit_root_creates_and_replaces_files_atomically(tmp_path):
-    stage = tmp_path / '.luo-state-x'
+def new_stage(parent, name, make):
+    """A staging directory holding make(stage / 'new')."""
+    stage = parent / name
     stage.mkdir()
-    (stage / 'new').write_text('new')
-    ls.commit_root(str(tmp_path / 'f'), str(stage))
+    make(stage / 'new')
+    return stage
+
+
+def test_commit_root_creates_and_replaces_files_atomically_keeping_the_old_one(tmp_path):
+    ls.commit_root(str(tmp_path / 'f'), str(new_stage(tmp_path, '.luo-state-1', lambda p: p.write_text('new'))))
     assert (tmp_path / 'f').read_text() == 'new'
-    (stage / 'new').write_text('newer')
+    old_inode = os.lstat(tmp_path / 'f').st_ino
+    stage = new_stage(tmp_path, '.luo-state-2', lambda p: p.write_text('newer'))
     new_inode = os.lstat(stage / 'new').st_ino
     ls.commit_root(str(tmp_path / 'f'), str(stage))
     assert os.lstat(tmp_path / 'f').st_ino == new_inode
-    os.symlink('somewhere', stage / 'new')
+    assert os.lstat(stage / 'old').st_ino == old_inode  # kept until every root is in
     os.symlink(str(tmp_path), tmp_path / 'l')  # a symlink to a directory is replaced, not renamed aside
-    ls.commit_root(str(tmp_path / 'l'), str(stage))
+    ls.commit_root(str(tmp_path / 'l'), str(new_stage(tmp_path, '.luo-state-3', lambda p: os.symlink('somewhere', p))))
     assert os.readlink(tmp_path / 'l') == 'somewhere'
+
+
+def test_rollback_root_undoes_each_kind_of_commit(tmp_path):
+    (tmp_path / 'd').mkdir()
+    (tmp_path / 'd' / 'old-file').write_text('old')
+    (tmp_path / 'f').write_text('old')
+    stages = {str(tmp_path / 'd'): new_stage(tmp_path, '.luo-state-d', lambda p: p.mkdir()),
+              str(tmp_path / 'f'): new_stage(tmp_path, '.luo-state-f', lambda p: p.write_text('new')),
+              str(tmp_path / 'absent'): new_stage(tmp_path, '.luo-state-a', lambda p: p.write_text('new'))}
+    for root, stage in stages.items():
+        ls.commit_root(root, str(stage))
+    for root, stage in stages.items():
+        ls.rollback_root(root, str(stage))
+    assert os.listdir(tmp_path / 'd') == ['old-file'] and (tmp_path / 'f').read_text() == 'old'
+    assert not (tmp_path / 'absent').exists()
 
 
 def test_commit_root_renames_a_directory_aside(tmp_path):
@@ -1206,3 +1245,94 @@ def test_unit_keeps_the_fd_store_and_lets_exec_stop_push_into_it():
 def test_program_is_executable_with_an_allowed_shebang():
     assert os.access(PROGRAM, os.X_OK)
     assert PROGRAM.read_text().splitlines()[0] == '#!/usr/bin/env python'
+
+
+# ---------------------------------------------------------------- restore: all or nothing
+
+def two_roots_saved(tmp_path, state_dir):
+    """A directory and a single file saved together, both changed after the save: (config, fd, newer snapshots)."""
+    single = tmp_path / 'var' / 'state.db'
+    single.parent.mkdir()
+    single.write_text('saved db')
+    config = config_for(tmp_path, [state_dir, single])
+    fd = saved_memfd(config)
+    (state_dir / 'data.db').write_text('newer than the save')
+    (state_dir / 'added-later').write_text('newer too')
+    single.write_text('newer db')
+    return config, fd, single
+
+
+def fail_renames_onto(monkeypatch, targets, error=errno.EBUSY):
+    """os.rename fails when it would put something at one of targets (a mount point, a busy path...)."""
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if str(dst) in targets:
+            raise OSError(error, os.strerror(error), str(dst))
+        real_rename(src, dst)
+    monkeypatch.setattr(ls.os, 'rename', rename)
+
+
+def test_restore_failing_on_the_second_path_puts_the_first_back(state_dir, tmp_path, monkeypatch):
+    config, fd, single = two_roots_saved(tmp_path, state_dir)
+    before, before_single = snapshot(state_dir), snapshot(single)
+    fail_renames_onto(monkeypatch, {str(single)})
+    with pytest.raises(ls.RestoreFailed) as failed:
+        ls.restore_state(fd, config)
+    assert snapshot(state_dir) == before and snapshot(single) == before_single
+    assert stage_leftovers(state_dir.parent) == [] and stage_leftovers(single.parent) == []
+    message = str(failed.value)
+    assert 'cannot put %s in place' % single in message
+    assert 'put back as it was: %s' % state_dir in message and 'nothing was changed' in message
+    os.close(fd)
+
+
+def test_restore_that_cannot_put_a_path_back_says_where_its_old_content_is(state_dir, tmp_path, monkeypatch):
+    config, fd, single = two_roots_saved(tmp_path, state_dir)
+    newer = (state_dir / 'data.db').read_text()
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if str(dst) == str(single) or (str(dst) == str(state_dir) and src.endswith('/old')):
+            raise OSError(errno.EIO, 'Input/output error', str(dst))
+        real_rename(src, dst)
+    monkeypatch.setattr(ls.os, 'rename', rename)
+    with pytest.raises(ls.RestoreFailed) as failed:
+        ls.restore_state(fd, config)
+    message = str(failed.value)
+    assert 'nothing was changed' not in message
+    kept = [p for p in stage_leftovers(state_dir.parent)]
+    assert len(kept) == 1
+    old = state_dir.parent / kept[0] / 'old'
+    assert (old / 'data.db').read_text() == newer
+    assert 'could not put back %s' % state_dir in message and 'previous content is in %s' % old in message
+    os.close(fd)
+
+
+def test_a_failed_restore_removes_the_parent_directories_it_created(tmp_path, monkeypatch):
+    first, second = tmp_path / 'run' / 'a' / 'state', tmp_path / 'run' / 'b' / 'state'
+    for path in (first, second):
+        path.parent.mkdir(parents=True)
+        path.write_text('saved')
+    config = config_for(tmp_path, [first, second])
+    fd = saved_memfd(config)
+    ls.shutil.rmtree(tmp_path / 'run')
+    fail_renames_onto(monkeypatch, {str(second)})
+    with pytest.raises(ls.RestoreFailed, match='nothing was changed'):
+        ls.restore_state(fd, config)
+    assert not (tmp_path / 'run').exists()
+    os.close(fd)
+
+
+def test_main_reports_a_rolled_back_restore_and_keeps_the_state(state_dir, tmp_path, manager, monkeypatch, capsys):
+    config, fd, single = two_roots_saved(tmp_path, state_dir)
+    before = snapshot(state_dir)
+    fail_renames_onto(monkeypatch, {str(single)})
+    monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', fd)])
+    assert ls.main(['--config', config.source, 'restore', 'myapp']) == ls.EXIT_FAILED
+    assert snapshot(state_dir) == before
+    err = capsys.readouterr().err
+    assert 'restore myapp: cannot put %s in place' % single in err
+    assert err.count('nothing was changed') == 1
+    time.sleep(0.1)
+    assert manager.messages == []  # the state stays in the fd store for the next start
