@@ -194,6 +194,12 @@ def manager(tmp_path, monkeypatch):
     fake.close()
 
 
+@pytest.fixture(autouse=True)
+def record_root(tmp_path, monkeypatch):
+    """Restore records go below tmp_path, never to this machine's /run/luo-state."""
+    monkeypatch.setattr(ls, 'RECORD_ROOT', str(tmp_path / 'run-luo-state'))
+
+
 @pytest.fixture
 def state_dir(tmp_path):
     return make_tree(tmp_path / 'run' / 'myapp')
@@ -517,7 +523,7 @@ def test_an_empty_state_round_trips(tmp_path):
     header = ls.verify_checksum(fd)
     meta, members = ls.read_manifest(fd, header)
     assert (meta['paths'], meta['missing'], members) == ([], [str(tmp_path / 'gone')], [])
-    assert ls.restore_state(fd, config) == {}
+    assert ls.restore_state(fd, config).startswith('restored nothing from the state saved at')
     assert not (tmp_path / 'gone').exists()
     os.close(fd)
 
@@ -821,8 +827,8 @@ def test_round_trip_keeps_owner_mode_times_symlinks_and_dirs(state_dir, tmp_path
     before = snapshot(state_dir)
     fd = saved_memfd(config)
     ls.shutil.rmtree(state_dir)
-    summary = ls.restore_state(fd, config)
-    assert summary == {str(state_dir): 7}
+    message = ls.restore_state(fd, config)
+    assert message.startswith('restored %s from the state saved at' % state_dir)
     assert snapshot(state_dir) == before
     assert stage_leftovers(state_dir.parent) == []
     err = capsys.readouterr().err
@@ -1103,8 +1109,10 @@ def test_save_of_a_missing_path_says_so(tmp_path, manager, capsys):
 def test_the_program_runs_as_a_command(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ('LISTEN_FDS', 'LISTEN_PID', 'NOTIFY_SOCKET')}
     proc = subprocess.run([sys.executable, str(PROGRAM), '--config', str(write_config(tmp_path, ['/run/x'])),
-                           'restore', 'myapp'], capture_output=True, text=True, env=env, check=False)
+                           '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp'],
+                          capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0 and 'no saved state in the fd store' in proc.stderr
+    assert json.loads((tmp_path / 'record' / 'restore.json').read_text())['result'] == 'nothing-to-restore'
     proc = subprocess.run([sys.executable, str(PROGRAM), 'save', 'myapp', '--config', '/x'], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == ls.EXIT_CONFIG and 'unrecognized arguments' in proc.stderr
@@ -1336,3 +1344,115 @@ def test_main_reports_a_rolled_back_restore_and_keeps_the_state(state_dir, tmp_p
     assert err.count('nothing was changed') == 1
     time.sleep(0.1)
     assert manager.messages == []  # the state stays in the fd store for the next start
+
+
+# ---------------------------------------------------------------- the restore record
+
+def this_boot_id():
+    return pathlib.Path('/proc/sys/kernel/random/boot_id').read_text().strip()
+
+
+def read_record(directory):
+    path = directory / 'restore.json'
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    return json.loads(path.read_text())
+
+
+def test_tree_digest_covers_names_kinds_modes_owners_and_content(state_dir, tmp_path):
+    digest = ls.tree_digest(str(state_dir))
+    assert len(digest) == 64 and ls.tree_digest(str(state_dir)) == digest
+    copy = tmp_path / 'copy'
+    ls.shutil.copytree(state_dir, copy, symlinks=True)
+    for path in [copy] + sorted(copy.rglob('*')):
+        source = state_dir / path.relative_to(copy)
+        st = os.lstat(source)
+        os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
+        if not path.is_symlink():
+            os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared the setuid bit
+    assert ls.tree_digest(str(copy)) == digest  # where it is and its times do not count
+    for change in (lambda: os.chmod(copy / 'data.db', 0o600), lambda: os.chown(copy / 'empty', 0, 0),
+                   lambda: (copy / 'sub' / 'deep.txt').write_text('deeP'), lambda: (copy / 'new').mkdir(),
+                   lambda: os.rename(copy / 'empty', copy / 'empty2')):
+        change()
+        assert ls.tree_digest(str(copy)) != digest
+        digest = ls.tree_digest(str(copy))
+    single = tmp_path / 'single'
+    single.write_bytes(b'x')
+    line = json.dumps(['.', 'file', stat.S_IMODE(os.stat(single).st_mode), os.getuid(), os.getgid(),
+                       hashlib.sha256(b'x').hexdigest()], separators=(',', ':')) + '\n'
+    assert ls.tree_digest(str(single)) == hashlib.sha256(line.encode()).hexdigest()
+
+
+def test_restore_writes_a_record_of_what_it_restored(state_dir, tmp_path, manager, monkeypatch):
+    source = str(write_config(tmp_path, [state_dir, tmp_path / 'gone']))
+    digest = ls.tree_digest(str(state_dir))
+    assert ls.main(['--config', source, 'save', 'myapp']) == ls.EXIT_OK
+    manager.wait(3)
+    stored = manager.store['luo-state']
+    header = ls.verify_checksum(stored)
+    ls.shutil.rmtree(state_dir)
+    monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', os.dup(stored))])
+    assert ls.main(['--config', source, '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp']) == ls.EXIT_OK
+    record = read_record(tmp_path / 'record')
+    assert record.pop('time').endswith('Z')
+    assert record.pop('message').startswith('restored %s from the state saved at' % state_dir)
+    saved = record.pop('state')
+    assert saved.pop('saved_at').endswith('Z')
+    assert saved == {'sha256': header.sha256.hex(), 'size': header.archive_size, 'saved_kernel': os.uname().release,
+                     'saved_boot_id': this_boot_id(), 'paths': [str(state_dir)], 'missing': [str(tmp_path / 'gone')]}
+    assert record == {'version': 1, 'unit': 'luo-state@myapp.service', 'result': 'restored',
+                      'boot_id': this_boot_id(), 'kernel': os.uname().release,
+                      'paths': {str(state_dir): digest, str(tmp_path / 'gone'): None}}
+
+
+def test_restore_without_a_state_records_nothing_to_restore(state_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv('LISTEN_FDS', raising=False)
+    source = str(write_config(tmp_path, [state_dir]))
+    assert ls.main(['--config', source, '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp']) == ls.EXIT_OK
+    record = read_record(tmp_path / 'record')
+    assert record['result'] == 'nothing-to-restore' and record['state'] is None
+    assert record['message'].startswith('no saved state in the fd store of luo-state@myapp.service')
+    assert record['paths'] == {str(state_dir): ls.tree_digest(str(state_dir))}
+    assert record['boot_id'] == this_boot_id()
+
+
+def test_a_refused_restore_records_failed_with_the_reason(state_dir, tmp_path, manager, monkeypatch):
+    source = str(write_config(tmp_path, [state_dir]))
+    fd = saved_memfd(ls.load_config('myapp', source), seal=False)
+    corrupt(fd, ls.HEADER.size + 100)
+    monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', fd)])
+    assert ls.main(['--config', source, '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp']) == \
+        ls.EXIT_REFUSED
+    record = read_record(tmp_path / 'record')
+    assert record['result'] == 'failed' and record['message'].startswith('checksum mismatch')
+    assert record['state'] is None
+    assert record['paths'] == {str(state_dir): ls.tree_digest(str(state_dir))}
+
+
+def test_a_broken_configuration_records_failed(tmp_path, monkeypatch):
+    monkeypatch.delenv('LISTEN_FDS', raising=False)
+    assert ls.main(['--config', str(tmp_path / 'none.conf'), '--record-dir', str(tmp_path / 'record'),
+                    'restore', 'myapp']) == ls.EXIT_CONFIG
+    record = read_record(tmp_path / 'record')
+    assert record['result'] == 'failed' and 'none.conf does not exist' in record['message']
+    assert record['paths'] == {}
+
+
+def test_a_record_that_cannot_be_written_is_logged_not_fatal(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('LISTEN_FDS', raising=False)
+    (tmp_path / 'file').write_text('not a directory')
+    assert ls.main(['--config', str(write_config(tmp_path, ['/run/x'])), '--record-dir', str(tmp_path / 'file'),
+                    'restore', 'myapp']) == ls.EXIT_OK
+    assert 'cannot write the restore record %s' % (tmp_path / 'file' / 'restore.json') in capsys.readouterr().err
+
+
+def test_the_record_goes_to_the_runtime_directory_by_default(monkeypatch):
+    monkeypatch.undo()
+    args = ls.build_parser().parse_args(['restore', 'app'])
+    assert ls.record_dir(args) == '/run/luo-state/app'
+
+
+def test_unit_keeps_a_runtime_directory_for_the_record_and_can_read_the_boot_id():
+    settings = unit_settings()
+    assert settings['RuntimeDirectory'] == ['luo-state/%i'] and settings['RuntimeDirectoryPreserve'] == ['yes']
+    assert 'ProcSubset' not in settings  # =pid hides /proc/sys/kernel/random/boot_id
