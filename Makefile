@@ -17,7 +17,9 @@ collection-link:
 	@ln -sfn $(ROOT) $(COLL)/ansible_collections/luo/liveupdate
 
 ## The whole test suite: unit, sanity (zero ignores), lint, the lab scenarios, and the benchmark's smoke run.
-test: unit sanity lint molecule bench-smoke
+# Stages in this order, stopping at the first failure; the log ends with the time of each.
+test:
+	@tools/run-stages unit sanity lint molecule bench-smoke
 
 # Unit tests use the decompressors of lab-deps and Debian's stock kernel (an incompatible target).
 unit: venv collection-link lab-deps stock-kernel
