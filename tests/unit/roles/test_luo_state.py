@@ -1309,7 +1309,7 @@ def test_restore_that_cannot_put_a_path_back_says_where_its_old_content_is(state
         ls.restore_state(fd, config)
     message = str(failed.value)
     assert 'nothing was changed' not in message
-    kept = [p for p in stage_leftovers(state_dir.parent)]
+    kept = list(stage_leftovers(state_dir.parent))
     assert len(kept) == 1
     old = state_dir.parent / kept[0] / 'old'
     assert (old / 'data.db').read_text() == newer
@@ -1371,7 +1371,7 @@ def test_tree_digest_covers_names_kinds_modes_owners_and_content(state_dir, tmp_
             os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared the setuid bit
     assert ls.tree_digest(str(copy)) == digest  # where it is and its times do not count
     for change in (lambda: os.chmod(copy / 'data.db', 0o600), lambda: os.chown(copy / 'empty', 0, 0),
-                   lambda: (copy / 'sub' / 'deep.txt').write_text('deeP'), lambda: (copy / 'new').mkdir(),
+                   lambda: (copy / 'sub' / 'deep.txt').write_text('deeP'), (copy / 'new').mkdir,
                    lambda: os.rename(copy / 'empty', copy / 'empty2')):
         change()
         assert ls.tree_digest(str(copy)) != digest

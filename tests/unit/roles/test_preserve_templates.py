@@ -47,7 +47,7 @@ def test_service_drop_in_requires_the_keeper():
 def test_fdstore_drop_in_defaults_and_session():
     assert settings(render('fdstore.conf.j2', luo_preserve_service={'name': 'db.service'})) == \
         [('FileDescriptorStoreMax', '16'), ('FileDescriptorStorePreserve', 'yes')]
-    text = render('fdstore.conf.j2', luo_preserve_service={'name': 'db.service', 'fdstore_max': 64,
-                                                            'preserve': 'on-success', 'luo_session': 'db'})
+    service = {'name': 'db.service', 'fdstore_max': 64, 'preserve': 'on-success', 'luo_session': 'db'}
+    text = render('fdstore.conf.j2', luo_preserve_service=service)
     assert settings(text) == [('FileDescriptorStoreMax', '64'), ('FileDescriptorStorePreserve', 'on-success'),
                               ('LUOSession', 'db')]
