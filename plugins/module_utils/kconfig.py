@@ -5,6 +5,7 @@ from __future__ import annotations
 # Kernel build configuration: parse it, find it for a release, judge it for LUO.
 
 import gzip
+import io
 import os
 import re
 import zlib
@@ -32,6 +33,11 @@ LUO_OPTIONS = (
 PAGE_SIZE_OPTIONS = ('ARM64_4K_PAGES', 'ARM64_16K_PAGES', 'ARM64_64K_PAGES', 'PAGE_SHIFT')
 
 _ARM64_PAGE_SIZES = (('ARM64_4K_PAGES', 4096), ('ARM64_16K_PAGES', 16384), ('ARM64_64K_PAGES', 65536))
+
+# A kernel config is a few hundred KiB of text (Debian's about 300 KiB). Four
+# MiB is ten times that: a file or an embedded IKCONFIG block that is (or
+# decompresses to) more is not a config, and is refused before it fills the memory.
+CONFIG_TEXT_LIMIT = 4 * 1024 * 1024
 
 _SET_LINE = re.compile(r'^CONFIG_([A-Za-z0-9_]+)=(.*)$')
 _UNSET_LINE = re.compile(r'^# CONFIG_([A-Za-z0-9_]+) is not set$')
@@ -72,20 +78,37 @@ def read_config_file(path):
     """Read a config file (plain, or gzip like /proc/config.gz) into a dict."""
     try:
         with open(path, 'rb') as handle:
-            data = handle.read()
+            data = handle.read(CONFIG_TEXT_LIMIT + 1)
     except PermissionError as exc:
         raise KernelConfigError('cannot read kernel config %s: permission denied; run with root privileges (become: true)' % path) from exc
     except OSError as exc:
         raise KernelConfigError('cannot read kernel config %s: %s' % (path, exc.strerror or exc)) from exc
+    if len(data) > CONFIG_TEXT_LIMIT:
+        raise KernelConfigError('kernel config %s is larger than %s, more than any kernel config: point to the config of the kernel build'
+                                % (path, _mib(CONFIG_TEXT_LIMIT)))
     if data[:2] == b'\x1f\x8b':
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise KernelConfigError('kernel config %s is a damaged gzip file (%s); restore it from the kernel package' % (path, exc)) from exc
+        data = _gunzip(path, data)
     config = parse_config(data.decode('utf-8', errors='replace'))
     if not config:
         raise KernelConfigError('%s holds no kernel config lines (CONFIG_NAME=value); point to the config of the kernel build' % path)
     return config
+
+
+def _mib(size):
+    return '%d MiB' % (size // (1024 * 1024))
+
+
+def _gunzip(path, data):
+    """The text of a gzip config file (/proc/config.gz), read no further than CONFIG_TEXT_LIMIT."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            text = stream.read(CONFIG_TEXT_LIMIT + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise KernelConfigError('kernel config %s is a damaged gzip file (%s); restore it from the kernel package' % (path, exc)) from exc
+    if len(text) > CONFIG_TEXT_LIMIT:
+        raise KernelConfigError('kernel config %s decompresses to more than %s, more than any kernel config: point to the config of the kernel build'
+                                % (path, _mib(CONFIG_TEXT_LIMIT)))
+    return text
 
 
 def running_release(root='/'):

@@ -13,7 +13,9 @@ import mmap
 import os
 import re
 import shutil
+import signal
 import stat
+import resource
 import struct
 import tempfile
 import zlib
@@ -28,6 +30,19 @@ except ImportError:
     _STDLIB_ZSTD = None
 
 ABI_NAMES = ('kho', 'luo', 'memfd')
+
+MiB = 1024 * 1024
+# A decompressed kernel is tens of MiB (Debian's x86 kernels about 60 MiB).
+# Nothing legitimate comes near this; a crafted image (a "decompression bomb")
+# is refused here instead of filling the memory: 1 MB of gzip makes 1 GiB.
+KERNEL_LIMIT = 256 * MiB
+# What liblzma may allocate, above all the dictionary: kernel builds use at
+# most 64 MiB (xz: 32 MiB, lzma -9: 64 MiB); a crafted header can ask for 4 GiB.
+LZMA_MEMORY_LIMIT = 128 * MiB
+# Compressed input is fed, and output taken, in pieces of these sizes, so the
+# memory used stays near the output itself.
+_IN_CHUNK = 256 * 1024
+_OUT_CHUNK = 4 * MiB
 
 # x86 boot protocol (Documentation/arch/x86/boot.rst); offsets from the file start.
 _SETUP_SECTS = 0x1F1
@@ -73,6 +88,20 @@ class KernelImageError(Exception):
 
 class DecompressorMissing(Exception):
     """Nothing here can decompress this data; the message says what would."""
+
+
+class DecompressionLimit(Exception):
+    """The data decompresses to more than the limit, or needs more memory than it allows."""
+
+    def __init__(self, limit, memory=False):
+        what = 'needs more than %s of memory to decompress' if memory else 'decompresses to more than %s'
+        super().__init__(what % size_text(limit))
+        self.memory = memory
+
+
+def size_text(size):
+    """4194304 -> '4 MiB'; sizes that are not whole MiB in bytes."""
+    return '%d MiB' % (size // MiB) if size % MiB == 0 else '%d bytes' % size
 
 
 class CompressedDataError(Exception):
@@ -122,13 +151,30 @@ def detect_compression(data):
     return None
 
 
+class _GzipDecompressor:
+    """zlib's gzip decompressor with the needs_input interface of the lzma, bz2 and zstd ones."""
+
+    def __init__(self):
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.needs_input = True
+
+    @property
+    def eof(self):
+        return self._zlib.eof
+
+    def decompress(self, data, max_length):
+        out = self._zlib.decompress(data or self._zlib.unconsumed_tail, max_length)
+        self.needs_input = not self._zlib.unconsumed_tail and len(out) < max_length
+        return out
+
+
 def _stdlib_decompressor(compression):
     if compression == 'gzip':
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _GzipDecompressor()
     if compression == 'xz':
-        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=LZMA_MEMORY_LIMIT)
     if compression == 'lzma':
-        return lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+        return lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=LZMA_MEMORY_LIMIT)
     if compression == 'bzip2':
         return bz2.BZ2Decompressor()
     if compression == 'zstd' and _STDLIB_ZSTD is not None:
@@ -143,44 +189,86 @@ def _stdlib_errors():
     return errors
 
 
-def decompress(data, compression, run=None, which=None):
-    """Decompress the first compressed stream in data (bytes after it are ignored).
-
-    Uses the standard library where it can, else the tool in _TOOLS, found with
-    which (name -> path or None, default shutil.which) and run as
-    run(argv) -> (rc, stdout_bytes, stderr_bytes); without run no tool is tried.
-    The stream goes in and out through temporary files, not pipes: a runner
-    that writes all of stdin before reading stdout (as module.run_command does)
-    deadlocks on a payload larger than a pipe, and one that collects stdout in
-    small pieces takes minutes for the 40 MB of a kernel.
-    Raises DecompressorMissing or CompressedDataError.
-    """
-    decompressor = _stdlib_decompressor(compression)
-    if decompressor is not None:
+def _decompress_stdlib(decompressor, data, compression, limit):
+    """Feed data piece by piece and collect the output, refusing to go past limit."""
+    out = bytearray()
+    position = 0
+    while not decompressor.eof:
+        piece = b''
+        if decompressor.needs_input:
+            if position >= len(data):
+                raise CompressedDataError('the %s data ends before its end marker' % compression, truncated=True)
+            # A copy: a view would keep a mapped image from closing while an error travels up.
+            piece, position = bytes(data[position:position + _IN_CHUNK]), position + _IN_CHUNK
         try:
-            out = decompressor.decompress(data)
+            out += decompressor.decompress(piece, min(_OUT_CHUNK, limit + 1 - len(out)))
+        except lzma.LZMAError as exc:
+            if 'Memory usage limit' in str(exc):  # liblzma's LZMA_MEMLIMIT_ERROR
+                raise DecompressionLimit(LZMA_MEMORY_LIMIT, memory=True) from exc
+            raise CompressedDataError('the %s data is damaged (%s)' % (compression, exc)) from exc
         except _stdlib_errors() as exc:
             raise CompressedDataError('the %s data is damaged (%s)' % (compression, exc)) from exc
-        if not decompressor.eof:
-            raise CompressedDataError('the %s data ends before its end marker' % compression, truncated=True)
-        return out
-    if compression not in _TOOLS:
-        raise DecompressorMissing('%s payload: no decompressor is known for it' % compression)
+        if len(out) > limit:
+            raise DecompressionLimit(limit)
+    return out
+
+
+def _check_magic(data, compression):
+    """Refuse data that does not start as compression's data, before running anything on it."""
+    magic = dict(_COMPRESSION_MAGICS)[compression]
+    if bytes(data[:len(magic)]) != magic:
+        raise CompressedDataError('the data does not start with the %s magic %s but with %s'
+                                  % (compression, magic.hex(), bytes(data[:6]).hex()))
+
+
+class _FileSizeLimit:
+    """RLIMIT_FSIZE lowered for what runs inside, so a tool started there cannot write a file past size.
+
+    The runner gives no way to limit what a tool writes, but a child inherits
+    the limit: a write past it kills the tool (SIGXFSZ; subprocess restores
+    the default action in the child) instead of filling the disk, or the
+    memory when the temporary directory is a tmpfs. This process writes
+    nothing meanwhile (and Python ignores SIGXFSZ: a write of its own would
+    fail with EFBIG, not kill it).
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = resource.getrlimit(resource.RLIMIT_FSIZE)
+        hard = self.saved[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.size if hard == resource.RLIM_INFINITY else min(self.size, hard), hard))
+        return self
+
+    def __exit__(self, *exc_info):
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.saved)
+
+
+def _decompress_with_tool(data, compression, executable, run, limit):
+    """Decompress with the tool, through temporary files, writing no more than limit + 1 bytes.
+
+    Files, not pipes: a runner that writes all of stdin before reading stdout
+    (as module.run_command does) deadlocks on a payload larger than a pipe,
+    and it returns all of stdout at once, which is what a decompression bomb
+    needs.
+    """
     tool, args, how = _TOOLS[compression]
-    executable = (which or shutil.which)(tool)
-    if not executable:
-        raise DecompressorMissing('%s payload: %s' % (compression, how))
-    if run is None:
-        raise DecompressorMissing('%s payload: the %s tool (%s) was not run: no command runner was given' % (compression, tool, executable))
     workdir = tempfile.mkdtemp(prefix='luo-kernel-payload-')
     try:
         source, target = os.path.join(workdir, 'in'), os.path.join(workdir, 'out')
         with open(source, 'wb') as stream:
             stream.write(data)
         try:
-            rc, _out, err = run([executable] + [arg.format(**{'in': source, 'out': target}) for arg in args])
+            with _FileSizeLimit(limit + 1):
+                rc, _out, err = run([executable] + [arg.format(**{'in': source, 'out': target}) for arg in args])
         except OSError as exc:
             raise DecompressorMissing('%s payload: %s could not run (%s); %s' % (compression, executable, exc, how)) from exc
+        # Killed for writing past the limit; the size alone can stay small: zstd
+        # seeks over zeros (sparse output) and is killed at the write after them.
+        if rc == -signal.SIGXFSZ or (os.path.exists(target) and os.path.getsize(target) > limit):
+            raise DecompressionLimit(limit)
         if rc == 0:
             with open(target, 'rb') as stream:
                 out = stream.read()
@@ -191,6 +279,31 @@ def decompress(data, compression, run=None, which=None):
         raise CompressedDataError('%s failed with rc %s (%s): the data is truncated or damaged'
                                   % (tool, rc, detail[-1] if detail else 'no message'))
     return out
+
+
+def decompress(data, compression, run=None, which=None, limit=KERNEL_LIMIT):
+    """Decompress the first compressed stream in data (bytes after it are ignored): a bytearray.
+
+    Uses the standard library where it can, else the tool in _TOOLS, found with
+    which (name -> path or None, default shutil.which) and run as
+    run(argv) -> (rc, stdout_bytes, stderr_bytes); without run no tool is tried.
+    Output past limit bytes is refused, and the data must start with the magic
+    of its compression: nothing runs on data that is not what it claims.
+    Raises DecompressorMissing, CompressedDataError or DecompressionLimit.
+    """
+    if compression not in dict(_COMPRESSION_MAGICS):
+        raise DecompressorMissing('%s payload: no decompressor is known for it' % compression)
+    _check_magic(data, compression)
+    decompressor = _stdlib_decompressor(compression)
+    if decompressor is not None:
+        return _decompress_stdlib(decompressor, data, compression, limit)
+    tool, _args, how = _TOOLS[compression]
+    executable = (which or shutil.which)(tool)
+    if not executable:
+        raise DecompressorMissing('%s payload: %s' % (compression, how))
+    if run is None:
+        raise DecompressorMissing('%s payload: the %s tool (%s) was not run: no command runner was given' % (compression, tool, executable))
+    return _decompress_with_tool(data, compression, executable, run, limit)
 
 
 def abi_strings(data):
@@ -215,7 +328,8 @@ def banner(data):
 def embedded_config(data):
     """Config dict from an embedded IKCONFIG block, or None when there is none.
 
-    Raises CompressedDataError when the block does not decompress.
+    Raises CompressedDataError when the block does not decompress, and
+    DecompressionLimit when it holds more than any config.
     """
     start = data.find(_IKCONFIG)
     if start < 0:
@@ -223,7 +337,7 @@ def embedded_config(data):
     # A view, not a copy of the rest of the kernel; released before returning
     # because an mmap cannot close while views of it exist.
     with memoryview(data) as view, view[start + 8:] as block:
-        text = decompress(block, 'gzip')
+        text = decompress(block, 'gzip', limit=kconfig.CONFIG_TEXT_LIMIT)
     return kconfig.parse_config(text.decode('utf-8', errors='replace'))
 
 
@@ -272,6 +386,13 @@ def _truncated(path, what):
     return KernelImageError('kernel image %s is truncated: %s; copy the image again from its package or build' % (path, what))
 
 
+def _too_large(path, what, exc, bound):
+    """The refusal of data that decompresses past a limit: bound says what stays within it."""
+    reason = 'more than any kernel build asks for' if exc.memory else 'more than %s' % bound
+    return KernelImageError('kernel image %s: %s %s, %s: the image is not a kernel or is damaged; give a real kernel image'
+                            % (path, what, exc, reason))
+
+
 def _damaged(path, what, detail):
     return KernelImageError('kernel image %s: %s does not decompress: %s; copy the image again from its package or build' % (path, what, detail))
 
@@ -298,6 +419,8 @@ class _Inspector:
             if exc.truncated:
                 raise _truncated(self.path, 'its %s: %s' % (what, exc)) from exc
             raise _damaged(self.path, 'its %s' % what, exc) from exc
+        except DecompressionLimit as exc:
+            raise _too_large(self.path, 'its %s' % what, exc, 'any kernel does') from exc
 
     def inspect(self):
         data = self.data
@@ -324,6 +447,8 @@ class _Inspector:
             image.config = embedded_config(kernel)
         except CompressedDataError as exc:
             raise _damaged(self.path, 'its embedded config (IKCONFIG)', exc) from exc
+        except DecompressionLimit as exc:
+            raise _too_large(self.path, 'its embedded config (IKCONFIG)', exc, 'any kernel config') from exc
         if image.config is not None:
             image.config_source = '%s (embedded IKCONFIG)' % self.path
         return image
@@ -395,6 +520,8 @@ class _Inspector:
             if exc.truncated:
                 raise _truncated(self.path, exc) from exc
             raise _damaged(self.path, 'the %s-compressed file' % compression, exc) from exc
+        except DecompressionLimit as exc:
+            raise _too_large(self.path, 'the %s-compressed file' % compression, exc, 'any kernel does') from exc
         if inner[_ARM64_MAGIC:_ARM64_MAGIC + 4] == b'ARM\x64':
             image = KernelImage(self.path, 'arm64-Image')
         elif inner[:4] == b'\x7fELF':

@@ -17,6 +17,8 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
+import zlib
 
 LAB_ABI = (b'kho-v4', b'luo-v5', b'memfd-v2')
 
@@ -74,6 +76,45 @@ def compress(data, method):
     raise ValueError(method)
 
 
+def _tool_stream(argv, chunks):
+    """Pipe chunks through a compression tool without holding its input: the tool's stdout."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+    reader.start()
+    for chunk in chunks:
+        proc.stdin.write(chunk)
+    proc.stdin.close()
+    reader.join()
+    proc.wait()
+    return out[0]
+
+
+_STREAM_COMPRESSORS = {
+    'gzip': lambda: zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS),
+    'xz': lambda: lzma.LZMACompressor(lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=0),
+    'lzma': lambda: lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=0),
+    'bzip2': lambda: bz2.BZ2Compressor(9),
+}
+_STREAM_TOOLS = {'zstd': ['-q', '-c', '-1'], 'lz4': ['-l', '-q', '-c', '-1'], 'lzo': ['-1', '-c']}
+
+
+def bomb(method, size):
+    """size bytes of zeros compressed with method, built a MiB at a time (a decompression bomb)."""
+    chunks = (bytes(1 << 20) for _ in range(size >> 20))
+    if method in _STREAM_TOOLS:
+        return _tool_stream([TOOLS[method]] + _STREAM_TOOLS[method], chunks)
+    compressor = _STREAM_COMPRESSORS[method]()
+    return b''.join([compressor.compress(chunk) for chunk in chunks] + [compressor.flush()])
+
+
+def lzma_asking_for(dictionary_size, data=b'kernel'):
+    """An .lzma stream (the kernel's lzma format) whose header asks for a dictionary of dictionary_size bytes."""
+    stream = bytearray(compress(data, 'lzma'))
+    struct.pack_into('<I', stream, 1, dictionary_size)
+    return bytes(stream)
+
+
 def run_tool(argv):
     """The command runner that modules build from run_command: argv -> (rc, stdout bytes, stderr bytes)."""
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
@@ -96,7 +137,7 @@ def damage(stream, method):
     elif method == 'xz':
         data[7] ^= 0xFF  # stream flags no longer match the header CRC
     elif method == 'lzma':
-        data[0] = 0xFF  # lc/lp/pb properties out of range
+        data[13] = 0xFF  # the range coder's first byte, always 0
     elif method == 'bzip2':
         data[4:10] = b'\x00' * 6  # block magic (pi) gone
     else:

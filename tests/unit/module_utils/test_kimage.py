@@ -293,7 +293,7 @@ def test_decompress_tool_failure_names_tool(no_stdlib_zstd):
 
 def test_decompress_tool_failure_without_message(no_stdlib_zstd):
     with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(b'x', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
+        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
     assert str(err.value) == 'zstd failed with rc 2 (no message): the data is truncated or damaged'
 
 
@@ -305,7 +305,7 @@ def test_decompress_unknown_method():
 
 def test_decompress_without_runner_runs_no_tool(no_stdlib_zstd):
     with pytest.raises(kimage.DecompressorMissing) as err:
-        kimage.decompress(b'x', 'zstd', which=lambda name: '/usr/bin/zstd')
+        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', which=lambda name: '/usr/bin/zstd')
     assert str(err.value) == 'zstd payload: the zstd tool (/usr/bin/zstd) was not run: no command runner was given'
 
 
