@@ -17,12 +17,21 @@ Three backends:
 
 Every path is taken under a root prefix (``/`` on a host, a fixture tree in
 tests) and every command goes through a ``run`` callable:
-``run(argv) -> (rc, stdout, stderr)``.
+``run(argv) -> (rc, stdout, stderr)``, raising OSError when the command
+cannot be started.
+
+Nothing is damaged silently: a grub drop-in is only rewritten when its first
+line says the module wrote it; shared files (``/etc/kernel/cmdline``, the
+``options`` lines of boot entries) change only where the requested
+parameters stand; the grub.cfg GRUB will read is parsed with GRUB's own word
+rules (and ``grub-script-check`` where installed) after it is regenerated;
+and every file is put back when anything after the first write fails.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import glob
 import os
 import re
@@ -239,12 +248,65 @@ def _remove_dirs(directories):
             pass
 
 
+def _interpreter(path):
+    """The interpreter a script names on its #! line, or None."""
+    try:
+        with open(path, 'rb') as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return None
+    words = first[2:].decode('utf-8', 'replace').split() if first.startswith(b'#!') else []
+    return words[0] if words else None
+
+
+def _why_not_started(path, error):
+    """Why exec() of path failed, in words a user can act on."""
+    if error.errno == errno.ENOENT and not os.path.exists(path):
+        return 'it does not exist'
+    if error.errno == errno.ENOENT and _interpreter(path):
+        return 'its interpreter (#!%s) does not exist' % _interpreter(path)
+    if error.errno == errno.EACCES:
+        return 'it is not executable'
+    if error.errno == errno.ENOEXEC:
+        return 'it is not a program for this machine (exec format error)'
+    return error.strerror or str(error)
+
+
+def run_command(run, argv, what):
+    """run(argv) -> (rc, out, err); BootloaderError saying why when the command cannot even be started."""
+    try:
+        return run(list(argv))
+    except OSError as error:
+        raise BootloaderError('%s failed: cannot run %s: %s; repair or reinstall it' % (what, argv[0], _why_not_started(argv[0], error)))
+
+
 def _run_checked(run, argv, what):
-    rc, out, err = run(list(argv))
+    rc, out, err = run_command(run, argv, what)
     if rc != 0:
         detail = (err or out or '').strip() or 'no output'
         raise BootloaderError('%s failed (%s exited with %s): %s' % (what, ' '.join(argv), rc, detail))
     return out
+
+
+def _carry_out(plan, run, verify):
+    for change in plan.files:
+        if change.after is None:
+            remove_file(change.path)
+        else:
+            atomic_write(change.path, change.after)
+    for argv in plan.commands:
+        _run_checked(run, argv, 'regenerating the boot configuration')
+    if verify is not None:
+        verify()
+
+
+def _restore_all(saved, created, message):
+    """Put every snapshotted file back and remove the directories created; message plus how that went."""
+    problems = restore(saved)
+    _remove_dirs(created)
+    if problems:
+        return message + '; restoring the previous files also failed for %s: restore them from backups' % ', '.join(problems)
+    return message + '; the previous files were restored, nothing changed'
 
 
 def apply_plan(plan, guarded, run, verify=None):
@@ -252,7 +314,8 @@ def apply_plan(plan, guarded, run, verify=None):
 
     guarded lists the other files the commands may change (the generated
     grub.cfg, boot entries...): they are snapshotted and restored too.
-    Returns the paths whose content changed.
+    An unexpected exception is let through after the restore. Returns the
+    paths whose content changed.
     """
     created = _make_parent_dirs(change.path for change in plan.files if change.after is not None)
     try:
@@ -262,25 +325,31 @@ def apply_plan(plan, guarded, run, verify=None):
         raise
     saved = snapshot(sorted(set(guarded) | set(change.path for change in plan.files)))
     try:
-        for change in plan.files:
-            if change.after is None:
-                remove_file(change.path)
-            else:
-                atomic_write(change.path, change.after)
-        for argv in plan.commands:
-            _run_checked(run, argv, 'regenerating the boot configuration')
-        if verify is not None:
-            verify()
-    except (BootloaderError, OSError) as error:
-        problems = restore(saved)
-        _remove_dirs(created)
-        message = str(error)
-        if problems:
-            message += '; restoring the previous files also failed for %s: restore them from backups' % ', '.join(problems)
-        else:
-            message += '; the previous files were restored, nothing changed'
-        raise BootloaderError(message)
+        _carry_out(plan, run, verify)
+    except (BootloaderError, OSError, ValueError) as error:
+        raise BootloaderError(_restore_all(saved, created, str(error)))
+    except BaseException:
+        _restore_all(saved, created, '')
+        raise
     return changed_paths(saved)
+
+
+def validate_changes(changes):
+    """Raise BootloaderError unless every change names a kernel parameter and a value that can be written."""
+    try:
+        for change in changes:
+            kcmdline.validate_change(change)
+    except ValueError as error:
+        raise BootloaderError(str(error))
+
+
+def edited_file(path, text, changes):
+    """The FileChange that applies changes to the shared file path in place, or None when it already has them."""
+    try:
+        after = kcmdline.edit_text(text, changes)
+    except ValueError as error:
+        raise BootloaderError('cannot edit %s: %s' % (path, error))
+    return None if after == text else FileChange(path, text, after)
 
 
 # --- detection ----------------------------------------------------------------
@@ -382,12 +451,312 @@ def select(root, run, choice='auto', grub_dropin=DEFAULT_GRUB_DROPIN, kernel='AL
     return KernelInstallBackend(root, run, detection.evidence)
 
 
+# --- GRUB script: how GRUB reads the linux lines of grub.cfg ---------------------
+#
+# grub-mkconfig pastes GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT as they
+# are into the linux lines of grub.cfg, and GRUB parses grub.cfg as a script:
+# ";" ends the command, "#" starts a comment, "$name" is expanded, quotes and
+# backslashes are removed. The rules below transcribe grub-core/script/yylex.l
+# (GRUB 2.06), the parts of parser.y that make grub-script-check fail, and
+# grub_create_loader_cmdline() (grub-core/lib/cmdline.c), which turns the
+# arguments of the linux command into the kernel command line.
+
+class GrubScriptError(BootloaderError):
+    """Text GRUB would refuse, or read otherwise than written; detail says how, line where (1-based)."""
+
+    def __init__(self, detail, line=1):
+        super(GrubScriptError, self).__init__('line %d: %s' % (line, detail))
+        self.detail = detail
+        self.line = line
+
+
+GrubWord = collections.namedtuple('GrubWord', ['raw', 'args', 'expansions'])
+GrubWord.__doc__ = ('A word of GRUB script: its text, the arguments it gives (variables, unknown before boot, taken as '
+                    'empty) and the variable expansions in it.')
+
+_GRUB_BLANKS = ' \t'
+_GRUB_WORD_END = ' \t\n{}|&;<>'
+_GRUB_SEPARATORS = ('\n', ';', '{', '}')
+# Tokens of GRUB's lexer that its grammar has no rule for: grub-script-check fails on them.
+_GRUB_OPERATORS = (';;', '||', '&&', '|', '&', '<', '>')
+_GRUB_RESERVED_WORDS = ('[[', ']]')
+_GRUB_VARIABLE = re.compile(r'\{([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[?#*@])\}|[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[?#*@]')
+# Characters GRUB reads literally outside quotes and passes to the kernel as they are.
+GRUB_BARE = re.compile(r'[A-Za-z0-9_.,:/+=@%-]*\Z')
+_GRUB_ALTERED = (
+    ('\\', 'GRUB hands a backslash to the kernel doubled (\\\\)'),
+    ("'", "GRUB hands a single quote to the kernel as \\'"),
+)
+_GRUB_LINUX_COMMANDS = ('linux', 'linux16', 'linuxefi')
+_GRUB_KEYWORDS = ('then', 'else', 'do')
+
+
+class _GrubLexer(object):
+    """GRUB script split into words, separators and comments, the way GRUB's lexer splits it."""
+
+    def __init__(self, text):
+        self.text = text
+        self.pos = 0
+
+    def error(self, detail, pos=None):
+        pos = self.pos if pos is None else pos
+        return GrubScriptError(detail, self.text.count('\n', 0, pos) + 1)
+
+    def context(self, pos):
+        """The run of text around pos up to blanks or line ends: where a problem is."""
+        start = pos
+        while start > 0 and self.text[start - 1] not in ' \t\n':
+            start -= 1
+        end = pos
+        while end < len(self.text) and self.text[end] not in ' \t\n':
+            end += 1
+        return self.text[start:end]
+
+    def tokens(self):
+        """Yield ('word', GrubWord), ('separator', one of newline ; { }) and ('comment', text)."""
+        text = self.text
+        while self.pos < len(text):
+            char = text[self.pos]
+            if char in _GRUB_BLANKS:
+                self.pos += 1
+            elif text.startswith('\\\n', self.pos):
+                self._continue_line()
+            elif char == '#':
+                end = text.find('\n', self.pos)
+                end = len(text) if end < 0 else end
+                yield 'comment', text[self.pos:end]
+                self.pos = end
+            else:
+                operator = next((op for op in _GRUB_OPERATORS if text.startswith(op, self.pos)), None)
+                if operator:
+                    raise self.error('GRUB has no "%s" operator (in %s): quote it' % (operator, self.context(self.pos)))
+                if char in _GRUB_SEPARATORS:
+                    self.pos += 1
+                    yield 'separator', char
+                else:
+                    yield 'word', self._word()
+
+    def _continue_line(self):
+        """Skip a backslash-newline; GRUB joins the next line, and fails when there is none."""
+        start = self.pos
+        self.pos += 2
+        if self.pos >= len(self.text):
+            raise self._trailing_backslash(start)
+
+    def _trailing_backslash(self, pos):
+        return self.error('a backslash at the end of the text (in %s) would join the next line: remove it' % self.context(pos), pos)
+
+    def _word(self):
+        text = self.text
+        start = self.pos
+        pieces, expansions, quoted = [], [], False
+        while self.pos < len(text) and text[self.pos] not in _GRUB_WORD_END:
+            char = text[self.pos]
+            if char == '\\':
+                pieces.append(self._escaped())
+            elif char == "'":
+                pieces.append(self._single_quoted())
+                quoted = True
+            elif char == '"' or text.startswith('$"', self.pos):
+                # $"..." is a string GRUB translates at boot: an expansion too.
+                opening = self.pos
+                self.pos += 1 if char == '$' else 0
+                piece, found = self._double_quoted()
+                pieces.append(piece)
+                expansions.extend(found + ([text[opening:self.pos]] if char == '$' else []))
+                quoted = True
+            elif char == '$':
+                expansions.append(self._variable())
+            else:
+                pieces.append(char)
+                self.pos += 1
+        raw = text[start:self.pos]
+        if raw in _GRUB_RESERVED_WORDS:
+            raise self.error('GRUB has no "%s" operator (in %s): quote it' % (raw, raw), start)
+        value = ''.join(pieces)
+        return GrubWord(raw, [value] if value or quoted else [], tuple(expansions))
+
+    def _escaped(self):
+        if self.pos + 1 >= len(self.text):
+            raise self._trailing_backslash(self.pos)
+        if self.text[self.pos + 1] == '\n':
+            self._continue_line()
+            return ''
+        self.pos += 2
+        return self.text[self.pos - 1]
+
+    def _single_quoted(self):
+        end = self.text.find("'", self.pos + 1)
+        if end < 0:
+            raise self.error('unclosed single quote in %s: close it' % self.context(self.pos))
+        piece = self.text[self.pos + 1:end]
+        self.pos = end + 1
+        return piece
+
+    def _double_quoted(self):
+        """The text of a double-quoted string at pos (backslash escapes only \\, $ and "), and its expansions."""
+        text = self.text
+        opening = self.pos
+        self.pos += 1
+        pieces, expansions = [], []
+        while self.pos < len(text) and text[self.pos] != '"':
+            if text.startswith('\\\n', self.pos):
+                self.pos += 2
+            elif text[self.pos] == '\\' and text[self.pos + 1:self.pos + 2] in ('$', '\\', '"'):
+                pieces.append(text[self.pos + 1])
+                self.pos += 2
+            elif text[self.pos] == '$':
+                expansions.append(self._variable())
+            else:
+                pieces.append(text[self.pos])
+                self.pos += 1
+        if self.pos >= len(text):
+            raise self.error('unclosed double quote in %s: close it' % self.context(opening), opening)
+        self.pos += 1
+        return ''.join(pieces), expansions
+
+    def _variable(self):
+        start = self.pos
+        match = _GRUB_VARIABLE.match(self.text, self.pos + 1)
+        if not match:
+            raise self.error('"$" is not followed by a variable name (in %s): quote it' % self.context(start), start)
+        self.pos = match.end()
+        return self.text[start:self.pos]
+
+
+def grub_script_commands(text):
+    """The simple commands of GRUB script text, each a list of GrubWord, in order (blocks flattened).
+
+    Raises GrubScriptError where grub-script-check fails too: unclosed quotes,
+    a "$" without a variable name, a backslash at the very end, operators GRUB
+    has no rule for, and unbalanced or empty blocks.
+    """
+    lexer = _GrubLexer(text)
+    commands, current, blocks = [], [], [0]
+    for kind, token in lexer.tokens():
+        if kind == 'word':
+            current.append(token)
+            continue
+        if kind == 'comment':
+            continue
+        if current:
+            commands.append(current)
+            blocks[-1] += 1
+        elif token == ';':
+            raise lexer.error('";" follows no command', lexer.pos - 1)
+        current = []
+        if token == '{':
+            blocks.append(0)
+        elif token == '}' and len(blocks) == 1:
+            raise lexer.error('"}" closes no block', lexer.pos - 1)
+        elif token == '}' and not blocks.pop():
+            raise lexer.error('the block closed here holds no command', lexer.pos - 1)
+    if current:
+        commands.append(current)
+    if len(blocks) > 1:
+        raise lexer.error('a block opened with "{" is not closed')
+    return commands
+
+
+def grub_loader_cmdline(args):
+    """The kernel command line GRUB's linux command makes of its arguments (grub_create_loader_cmdline)."""
+    words = []
+    for arg in args:
+        escaped = re.sub(r'''([\\'"])''', r'\\\1', arg)
+        words.append('"%s"' % escaped if ' ' in arg else escaped)
+    return ' '.join(words)
+
+
+def grub_cfg_cmdlines(text):
+    """The kernel command line of every linux/linux16/linuxefi command of a grub.cfg, read as GRUB reads it.
+
+    Raises GrubScriptError when GRUB could not parse text.
+    """
+    found = []
+    for command in grub_script_commands(text or ''):
+        args = [arg for word in command for arg in word.args]
+        while args[:1] and args[0] in _GRUB_KEYWORDS:
+            args = args[1:]
+        if args[:1] and args[0] in _GRUB_LINUX_COMMANDS:
+            found.append(kcmdline.parse(grub_loader_cmdline(args[2:])))
+    return found
+
+
+def grub_linux_words(text):
+    """The words text gives where it stands in a linux line of grub.cfg.
+
+    Raises GrubScriptError when GRUB would read it as more than words of that
+    line: a comment, the end of the command, a block, or a syntax error.
+    """
+    words = []
+    for kind, token in _GrubLexer(text).tokens():
+        if kind == 'word':
+            words.append(token)
+        elif kind == 'comment':
+            raise GrubScriptError('GRUB reads "%s" and what follows as a comment' % token.split()[0])
+        elif token == ';':
+            raise GrubScriptError('GRUB ends the linux command at ";" and runs what follows as a command of its own')
+        elif token == '\n':
+            raise GrubScriptError('a newline ends the linux command in grub.cfg: GRUB runs what follows as a command of its own')
+        else:
+            raise GrubScriptError('GRUB reads "%s" as a block of commands: quote it' % token)
+    return words
+
+
+def grub_settings_cmdline(text):
+    """A GRUB_CMDLINE_* value as the kernel parameters GRUB passes on, each remembering its GRUB text (raw).
+
+    A word GRUB expands at boot (such as $vt_handoff), or one giving other
+    than one parameter, is kept as written, named by its text.
+    """
+    params, init_args = [], []
+    target = params
+    for word in grub_linux_words(text):
+        if target is params and word.args == [kcmdline.INIT_SEPARATOR]:
+            target = init_args
+            continue
+        found = kcmdline.parse(grub_loader_cmdline(word.args)).params
+        if len(found) == 1 and not word.expansions:
+            target.append(kcmdline.Param(found[0].name, found[0].value, word.raw))
+        else:
+            target.append(kcmdline.Param(word.raw, None, word.raw))
+    return kcmdline.Cmdline(tuple(params), tuple(init_args))
+
+
+def grub_word(param):
+    """param as a word of a linux line that GRUB hands to the kernel unchanged: bare, or in single quotes.
+
+    Raises BootloaderError for a value GRUB cannot pass unchanged.
+    """
+    name, value = param
+    if value is None:
+        return name
+    for char, why in _GRUB_ALTERED:
+        if char in value:
+            raise BootloaderError('value for %s is %r: %s; use a value without it, or bootloader: kernel-install (systemd-boot), '
+                                  'which passes it unchanged' % (name, value, why))
+    # Inside single quotes GRUB expands and splits nothing; grub_create_loader_cmdline
+    # then double-quotes an argument with spaces for the kernel.
+    return '%s=%s' % (name, value) if GRUB_BARE.match(value) else "%s='%s'" % (name, value)
+
+
+def render_grub_text(cmdline):
+    """cmdline as the text of a GRUB_CMDLINE_* value: words read from the settings as written, new ones quoted for GRUB."""
+    def words(params):
+        return [param.raw if param.raw is not None else grub_word(param) for param in params]
+    separator = [kcmdline.INIT_SEPARATOR] if cmdline.init_args else []
+    return ' '.join(words(cmdline.params) + separator + words(cmdline.init_args))
+
+
 # --- grub ---------------------------------------------------------------------
 
 def validate_grub_dropin(name):
     """Raise BootloaderError unless name is a drop-in file name grub-mkconfig will source."""
     if not isinstance(name, str) or not name or '/' in name or name.startswith('.'):
         raise BootloaderError('grub_dropin %r must be a plain file name inside /%s, e.g. %s' % (name, GRUB_DROPIN_DIR, DEFAULT_GRUB_DROPIN))
+    if not re.match(r'[A-Za-z0-9_.-]+\Z', name):
+        raise BootloaderError('grub_dropin %r must be a file name of letters, digits, "_", "-" and "." ending in .cfg, e.g. %s'
+                              % (name, DEFAULT_GRUB_DROPIN))
     if not name.endswith('.cfg'):
         raise BootloaderError('grub_dropin %r does not end in .cfg: grub-mkconfig only sources /%s/*.cfg; use e.g. %s.cfg'
                               % (name, GRUB_DROPIN_DIR, name))
@@ -403,6 +772,8 @@ DROPIN_HEADER = (
     '# Kernel command line parameters managed by the luo.liveupdate.kernel_cmdline Ansible module.\n'
     '# grub-mkconfig (update-grub) sources this file after /etc/default/grub and the drop-ins\n'
     '# sorting before it. The module rewrites it: change the task, not this file.\n')
+# The first line of every drop-in the module writes: how it tells its own drop-in from someone else's file.
+DROPIN_MARK = DROPIN_HEADER.split('\n', 1)[0]
 
 
 def render_grub_dropin(base, wanted):
@@ -412,6 +783,8 @@ def render_grub_dropin(base, wanted):
     pairs. A value that only gains parameters is written as an append to
     what the earlier files set ("$VAR new..."), so later edits of
     /etc/default/grub still count; a value that loses some is written in full.
+    Quoting holds at both levels: GRUB script inside (render_grub_text), a
+    shell double-quoted string around it (grub-mkconfig sources the file).
     """
     lines = []
     for variable, before, after in zip(GRUB_VARIABLES, base, wanted):
@@ -419,23 +792,30 @@ def render_grub_dropin(base, wanted):
             continue
         count = len(before.params)
         if after.init_args == before.init_args == () and after.params[:count] == before.params:
-            extra = kcmdline.render(kcmdline.Cmdline(after.params[count:], ()))
+            extra = render_grub_text(kcmdline.Cmdline(after.params[count:], ()))
             lines.append('%s="$%s %s"' % (variable, variable, shell_escape(extra)))
         else:
-            lines.append('%s="%s"' % (variable, shell_escape(kcmdline.render(after))))
+            lines.append('%s="%s"' % (variable, shell_escape(render_grub_text(after))))
     if not lines:
         return None
     return DROPIN_HEADER + '\n'.join(lines) + '\n'
 
 
-def grub_cfg_cmdlines(text):
-    """The command line of every linux/linux16/linuxefi line of a grub.cfg, in order."""
-    found = []
-    for line in (text or '').splitlines():
-        words = line.strip().split(None, 2)
-        if len(words) >= 2 and words[0] in ('linux', 'linux16', 'linuxefi'):
-            found.append(kcmdline.parse(words[2] if len(words) == 3 else ''))
-    return found
+def _setter(files, states, index):
+    """The file that last changed variable index of the settings states (one per file)."""
+    setter, previous = files[0], None
+    for path, state in zip(files, states):
+        if state[index] != previous:
+            setter, previous = path, state[index]
+    return setter
+
+
+def _lenient(texts):
+    """The settings texts as Cmdline pairs, or None where GRUB would read them otherwise."""
+    try:
+        return tuple(grub_settings_cmdline(text) for text in texts)
+    except GrubScriptError:
+        return None
 
 
 class GrubBackend(object):
@@ -450,6 +830,7 @@ class GrubBackend(object):
         self.evidence = evidence
         self.dropin = os.path.join(under(root, GRUB_DROPIN_DIR), dropin)
         self.command, self.grub_cfg = self._regenerate_command()
+        self.script_check = find_executable(root, 'grub-script-check')
 
     def _regenerate_command(self):
         tools = dict(_grub_tools(self.root))
@@ -478,6 +859,17 @@ class GrubBackend(object):
         raise BootloaderError('no grub.cfg to regenerate: looked for %s; install GRUB (grub-install) or choose another bootloader'
                               % ', '.join(candidates))
 
+    def _refuse_foreign_dropin(self):
+        """Refuse a file of the drop-in's name that this module did not write: rewriting it would lose its settings."""
+        if not os.path.lexists(self.dropin):
+            return
+        first_line = '' if os.path.islink(self.dropin) else (read_text(self.dropin) or '').split('\n', 1)[0]
+        if first_line != DROPIN_MARK:
+            other = '91-luo-liveupdate.cfg' if os.path.basename(self.dropin) == DEFAULT_GRUB_DROPIN else DEFAULT_GRUB_DROPIN
+            raise BootloaderError('grub_dropin %s exists but was not written by this module (its first line is not "%s"), so it holds '
+                                  'settings of someone else that rewriting it would lose: give grub_dropin another name, e.g. %s, '
+                                  'or rename or remove that file' % (self.dropin, DROPIN_MARK, other))
+
     def _sources(self):
         """The files grub-mkconfig sources, in its order, and where the drop-in sits among them."""
         files = []
@@ -492,18 +884,18 @@ class GrubBackend(object):
         return files, files.index(self.dropin)
 
     def evaluate(self, files):
-        """(GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT) after sourcing each file, as grub-mkconfig does."""
+        """The (GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT) texts after sourcing each file, as grub-mkconfig does."""
         if not files:
             return []
-        rc, out, err = self.run([SHELL, '-c', GRUB_EVAL_SCRIPT, 'sh'] + list(files))
+        rc, out, err = run_command(self.run, [SHELL, '-c', GRUB_EVAL_SCRIPT, 'sh'] + list(files), 'reading the GRUB settings')
         fields = out.split('\0')
         if rc != 0 or len(fields) != 2 * len(files) + 1:
             raise BootloaderError('reading the GRUB settings from %s failed (exit %s): %s; grub-mkconfig would fail the same way: fix those files'
                                   % (', '.join(files), rc, (err or '').strip() or 'no output'))
-        return [(kcmdline.parse(fields[2 * index]), kcmdline.parse(fields[2 * index + 1])) for index in range(len(files))]
+        return [(fields[2 * index], fields[2 * index + 1]) for index in range(len(files))]
 
     def _settings(self, files, content):
-        """The files sourced with the drop-in holding content (None: absent), and the settings after each."""
+        """The files sourced with the drop-in holding content (None: absent), and the settings texts after each."""
         present = [path for path in files if path != self.dropin or content is not None]
         present = [path for path in present if path == self.dropin or os.path.exists(path)]
         if content is None:
@@ -517,15 +909,28 @@ class GrubBackend(object):
             os.unlink(stand_in)
 
     @staticmethod
-    def _final(settings):
-        return settings[-1] if settings else (kcmdline.empty(), kcmdline.empty())
+    def _final(files, states):
+        """The settings after the last of files as Cmdline pairs, read as GRUB reads them.
+
+        Raises BootloaderError naming the file that set a value GRUB would read otherwise.
+        """
+        if not states:
+            return kcmdline.empty(), kcmdline.empty()
+        parsed = []
+        for index, (variable, text) in enumerate(zip(GRUB_VARIABLES, states[-1])):
+            try:
+                parsed.append(grub_settings_cmdline(text))
+            except GrubScriptError as error:
+                raise BootloaderError('%s as %s sets it (%s) does not reach the kernel as written: %s; fix it there'
+                                      % (variable, _setter(files, states, index), text, error.detail))
+        return tuple(parsed)
 
     @staticmethod
     def combined(settings):
         """The kernel command line grub's default entries get: GRUB_CMDLINE_LINUX then GRUB_CMDLINE_LINUX_DEFAULT."""
         linux, default = settings
         # 10_linux joins the two strings: a "--" in the first makes the second init arguments.
-        return kcmdline.parse('%s %s' % (kcmdline.render(linux), kcmdline.render(default)))
+        return grub_settings_cmdline('%s %s' % (render_grub_text(linux), render_grub_text(default)))
 
     def _wanted(self, current, changes):
         linux, default = current
@@ -540,46 +945,65 @@ class GrubBackend(object):
                 default = kcmdline.remove_param(default, change.name, change.value)
         return linux, default
 
+    @staticmethod
+    def _refuse_values_grub_alters(changes):
+        validate_changes(changes)
+        for change in changes:
+            if change.present:
+                grub_word(kcmdline.Param(change.name, change.value))
+
     def plan(self, changes):
         """What setting changes needs: the drop-in content, update-grub when anything (or grub.cfg) is behind."""
+        self._refuse_values_grub_alters(changes)
+        self._refuse_foreign_dropin()
         files, position = self._sources()
         old_content = read_text(self.dropin)
         existing = [path for path in files if os.path.exists(path)]
-        settings = self.evaluate(existing)
-        next_before = self.combined(self._final(settings))
+        states = self.evaluate(existing)
+        next_before = self.combined(self._final(existing, states))
         content = old_content
         if not kcmdline.all_satisfied(next_before, changes):
-            after_file = dict(zip(existing, settings))
-            base = self._final([after_file[path] for path in files[:position] if path in after_file])
-            current = after_file.get(self.dropin, base)
+            before_dropin = len([path for path in files[:position] if path in existing])
+            base = self._final(existing[:before_dropin], states[:before_dropin])
+            current = self._final(existing[:before_dropin + 1], states[:before_dropin + 1]) if self.dropin in existing else base
             content = render_grub_dropin(base, self._wanted(current, changes))
         present = existing
         if content != old_content:
-            present, settings = self._settings(files, content)
-        next_after = self.combined(self._final(settings))
+            present, states = self._settings(files, content)
+        next_after = self.combined(self._final(present, states))
         if not kcmdline.all_satisfied(next_after, changes):
-            raise self._overridden(files[position + 1:], present, settings, changes)
+            raise self._overridden(files[position + 1:], present, states, changes)
         file_changes = () if content == old_content else (FileChange(self.dropin, old_content, content),)
         stale = not self._grub_cfg_satisfies(changes)
         commands = (tuple(self.command),) if file_changes or stale else ()
-        return Plan(kcmdline.render(next_before), kcmdline.render(next_after), file_changes, commands, bool(commands))
+        return Plan(render_grub_text(next_before), render_grub_text(next_after), file_changes, commands, bool(commands))
 
-    def _overridden(self, later, present, settings, changes):
+    def _overridden(self, later, present, states, changes):
         """The error for files sourced after the drop-in that undo what it sets, naming them."""
-        states = [kcmdline.all_satisfied(self.combined(state), changes) for state in settings]
+        def satisfied(state):
+            parsed = _lenient(state)
+            return parsed is not None and kcmdline.all_satisfied(self.combined(parsed), changes)
+        flags = [satisfied(state) for state in states]
         culprits = [path for index, path in enumerate(present)
-                    if path in later and not states[index] and (index == 0 or states[index - 1])]
+                    if path in later and not flags[index] and (index == 0 or flags[index - 1])]
+        final = _lenient(states[-1]) if states else (kcmdline.empty(), kcmdline.empty())
+        shown = render_grub_text(self.combined(final)) if final else ' '.join(states[-1])
         return BootloaderError('the GRUB settings still lack the requested parameters after %s (%s): %s set GRUB_CMDLINE_LINUX or '
                                'GRUB_CMDLINE_LINUX_DEFAULT after it; give grub_dropin a name that sorts after them, e.g. 99-luo-liveupdate.cfg'
-                               % (self.dropin, kcmdline.render(self.combined(self._final(settings))), ', '.join(culprits) or 'the files sourced'))
+                               % (self.dropin, shown, ', '.join(culprits) or 'the files sourced'))
+
+    def _grub_cfg_lines(self):
+        """The kernel command lines of grub.cfg as GRUB reads them (None when it is missing)."""
+        text = read_text(self.grub_cfg)
+        return None if text is None else grub_cfg_cmdlines(text)
 
     def _grub_cfg_satisfies(self, changes):
         """Whether the generated grub.cfg already has a linux line with the wanted state (no linux line: nothing to judge)."""
-        text = read_text(self.grub_cfg)
-        if text is None:
+        try:
+            lines = self._grub_cfg_lines()
+        except GrubScriptError:
             return False
-        lines = grub_cfg_cmdlines(text)
-        return not lines or any(kcmdline.all_satisfied(line, changes) for line in lines)
+        return lines is not None and (not lines or any(kcmdline.all_satisfied(line, changes) for line in lines))
 
     def outputs(self, plan):
         """Files the plan's commands regenerate."""
@@ -589,16 +1013,56 @@ class GrubBackend(object):
         """The next boot command line after apply(): what the settings now give."""
         return plan.next_after
 
+    def _verify_grub_cfg(self, changes):
+        """Read the regenerated grub.cfg as GRUB does: grub-script-check where installed, then the linux lines."""
+        if self.script_check:
+            _run_checked(self.run, [self.script_check, self.grub_cfg], 'checking the regenerated %s' % self.grub_cfg)
+        try:
+            lines = self._grub_cfg_lines()
+        except GrubScriptError as error:
+            raise BootloaderError('GRUB cannot read the regenerated %s: %s' % (self.grub_cfg, error))
+        if lines is None or (lines and not any(kcmdline.all_satisfied(line, changes) for line in lines)):
+            raise BootloaderError('%s regenerated %s but no linux line in it has the requested parameters; check that it reads /%s '
+                                  '(or use bootloader: grubby on Fedora/RHEL)' % (self.command[0], self.grub_cfg, GRUB_DROPIN_DIR))
+
     def apply(self, plan, changes):
-        """Carry plan out; restore everything if update-grub fails or its grub.cfg lacks the change."""
-        def verify():
-            if not self._grub_cfg_satisfies(changes):
-                raise BootloaderError('%s regenerated %s but no linux line in it has the requested parameters; check that it reads /%s '
-                                      '(or use bootloader: grubby on Fedora/RHEL)' % (self.command[0], self.grub_cfg, GRUB_DROPIN_DIR))
-        return apply_plan(plan, [self.grub_cfg], self.run, verify)
+        """Carry plan out; restore everything if update-grub fails or GRUB would not read the change from its grub.cfg."""
+        return apply_plan(plan, [self.grub_cfg], self.run, lambda: self._verify_grub_cfg(changes))
 
 
 # --- grubby -------------------------------------------------------------------
+
+KERNEL_FIX = 'give ALL, DEFAULT, an entry index or the path of a kernel image, e.g. /boot/vmlinuz-6.12.0'
+
+
+def _kernel_problem(kernel):
+    if not isinstance(kernel, str) or not kernel.strip():
+        return 'is empty'
+    outside = [char for char in kernel if char == ' ' or not kcmdline.is_printable_ascii(char)]
+    if outside:
+        return 'contains %s' % kcmdline.describe_character(outside[0])
+    if kernel in ('ALL', 'DEFAULT') or kernel.isdigit() or kernel.startswith('/'):
+        return None
+    return 'is not ALL, DEFAULT, an entry index or the absolute path of a kernel image'
+
+
+def validate_grubby_kernel(kernel):
+    """Raise BootloaderError unless grubby --update-kernel takes kernel: ALL, DEFAULT, an entry index or a kernel path."""
+    problem = _kernel_problem(kernel)
+    if problem:
+        raise BootloaderError('kernel %r %s: %s' % (kernel, problem, KERNEL_FIX))
+
+
+def _refuse_grubby_value(change):
+    """Refuse a value grubby cannot write as one word that GRUB's blscfg reads back unchanged."""
+    if any(char.isspace() for char in change.value):
+        raise BootloaderError('value for %s is %r: grubby splits --args at whitespace, so it cannot set a value with spaces; '
+                              'use bootloader: grub or kernel-install, or a value without spaces' % (change.name, change.value))
+    if not GRUB_BARE.match(change.value):
+        raise BootloaderError('value for %s is %r: grubby writes it unquoted into the boot entries, whose options GRUB reads as script; '
+                              'use letters, digits and _ . , : / + = @ %% - only, or bootloader: kernel-install (systemd-boot)'
+                              % (change.name, change.value))
+
 
 GrubbyEntry = collections.namedtuple('GrubbyEntry', ['index', 'kernel', 'cmdline'])
 
@@ -669,14 +1133,14 @@ class GrubbyBackend(object):
     name = 'grubby'
 
     def __init__(self, root, run, evidence, kernel='ALL'):
-        if not isinstance(kernel, str) or not kernel.strip():
-            raise BootloaderError('kernel %r is empty: give ALL, DEFAULT or the path of a kernel image, e.g. /boot/vmlinuz-6.12.0' % (kernel,))
+        validate_grubby_kernel(kernel)
         self.root = root
         self.run = run
         self.evidence = evidence
         self.kernel = kernel
         self.grubby = find_executable(root, 'grubby')
         self.kernel_cmdline = under(root, KERNEL_CMDLINE)
+        self._verified_next = None
 
     def entries(self):
         """The entries kernel selects, as grubby reports them."""
@@ -689,7 +1153,7 @@ class GrubbyBackend(object):
     def _next_entry(self, entries):
         if self.kernel != 'ALL':
             return entries[0]
-        rc, out, _err = self.run([self.grubby, '--default-index'])
+        rc, out, _err = run_command(self.run, [self.grubby, '--default-index'], 'reading the default boot entry')
         index = out.strip() if rc == 0 else ''
         for entry in entries:
             if entry.index == index:
@@ -698,10 +1162,10 @@ class GrubbyBackend(object):
 
     def plan(self, changes):
         """The grubby command (if any entry needs it) and the /etc/kernel/cmdline update."""
+        validate_changes(changes)
         for change in changes:
-            if change.present and change.value is not None and any(char.isspace() for char in change.value):
-                raise BootloaderError('value for %s is %r: grubby splits --args at whitespace, so it cannot set a value with spaces; '
-                                      'use bootloader: grub or kernel-install, or a value without spaces' % (change.name, change.value))
+            if change.present and change.value is not None:
+                _refuse_grubby_value(change)
         entries = self.entries()
         remove, add = grubby_arguments(entries, changes)
         commands = []
@@ -712,13 +1176,10 @@ class GrubbyBackend(object):
             if add:
                 argv.append('--args=%s' % ' '.join(add))
             commands.append(tuple(argv))
-        files = ()
+        # /etc/kernel/cmdline is shared: only the requested parameters change in it.
         old = read_text(self.kernel_cmdline)
-        if old is not None:
-            before = kcmdline.parse(old)
-            after = kcmdline.apply_changes(before, changes)
-            if after != before:
-                files = (FileChange(self.kernel_cmdline, old, kcmdline.render(after) + '\n'),)
+        edited = None if old is None else edited_file(self.kernel_cmdline, old, changes)
+        files = (edited,) if edited else ()
         next_entry = self._next_entry(entries)
         next_after = kcmdline.apply_changes(next_entry.cmdline, changes)
         changed = bool(commands or files)
@@ -736,16 +1197,17 @@ class GrubbyBackend(object):
         return []
 
     def next_cmdline(self, plan):
-        """The next boot command line after apply(), as grubby reports it now."""
-        del plan
-        return kcmdline.render(self._next_entry(self.entries()).cmdline)
+        """The next boot command line after apply(), as grubby reported it when the change was verified."""
+        return plan.next_after if self._verified_next is None else self._verified_next
 
     def apply(self, plan, changes):
         """Run grubby, then check every selected entry has the change; restore all on failure."""
         def verify():
-            missing = [entry.kernel for entry in self.entries() if not kcmdline.all_satisfied(entry.cmdline, changes)]
+            entries = self.entries()
+            missing = [entry.kernel for entry in entries if not kcmdline.all_satisfied(entry.cmdline, changes)]
             if missing:
                 raise BootloaderError('grubby ran but the entries for %s still lack the requested parameters' % ', '.join(missing))
+            self._verified_next = kcmdline.render(self._next_entry(entries).cmdline)
         return apply_plan(plan, self.guarded(), self.run, verify if plan.commands else None)
 
 
@@ -795,6 +1257,21 @@ def replace_bls_options(text, options):
     return '\n'.join(result) + '\n'
 
 
+def edit_bls_options(text, changes):
+    """Entry text with changes applied to its options: in place on its one options line, else in a single new one."""
+    lines = text.split('\n')
+    found = [index for index, line in enumerate(lines) if line.split(None, 1)[:1] == ['options']]
+    if len(found) != 1:
+        return replace_bls_options(text, kcmdline.render(kcmdline.apply_changes(bls_options(text), changes)))
+    line = lines[found[0]]
+    prefix = re.match(r'\s*options\s*', line).group(0)
+    value = kcmdline.edit_text(line[len(prefix):], changes)
+    if value and not prefix[-1].isspace():
+        prefix += ' '
+    lines[found[0]] = prefix + value
+    return '\n'.join(lines)
+
+
 def strip_boot_loader_args(cmdline):
     """What kernel-install keeps of /proc/cmdline: everything but BOOT_IMAGE= and initrd=."""
     for name in ('BOOT_IMAGE', 'initrd'):
@@ -840,19 +1317,22 @@ class KernelInstallBackend(object):
         return None, strip_boot_loader_args(kcmdline.parse(running_cmdline(self.root)))
 
     def plan(self, changes):
-        """New /etc/kernel/cmdline (created only when it must change) and entry options lines."""
+        """New /etc/kernel/cmdline (created only when it must change, else edited in place) and entry options lines."""
+        validate_changes(changes)
         old_text, before = self._cmdline_source()
         after = kcmdline.apply_changes(before, changes)
         files = []
-        if after != before:
-            files.append(FileChange(self.kernel_cmdline, old_text, kcmdline.render(after) + '\n'))
+        if old_text is not None:
+            files.extend(change for change in [edited_file(self.kernel_cmdline, old_text, changes)] if change)
+        elif after != before:
+            files.append(FileChange(self.kernel_cmdline, None, kcmdline.render(after) + '\n'))
         newest = None
         for path in self.governed_entries():
             text = read_text(path)
             options = bls_options(text)
             new_options = kcmdline.apply_changes(options, changes)
             if new_options != options:
-                files.append(FileChange(path, text, replace_bls_options(text, kcmdline.render(new_options))))
+                files.append(FileChange(path, text, edit_bls_options(text, changes)))
             key = _version_key(bls_version(text, path))
             if newest is None or key > newest[0]:
                 newest = (key, options, new_options)

@@ -19,16 +19,31 @@ Repeated parameters are kept in order: the kernel hands each occurrence to the
 parameter's handler, and for the core parameters that store a value the last
 occurrence wins, which is what ``get()`` returns.
 
-Cmdline values are immutable; every edit returns a new one.
+Cmdline values are immutable; every edit returns a new one. edit_text() makes
+the same edits in the text of a file shared with others, keeping every byte
+the edit does not touch.
+
+Names managed here use the kernel's parameter alphabet and values are
+printable ASCII (validate_name, validate_value): nothing the kernel, a boot
+loader or a shell on the way would split, cut or rewrite.
 """
 
 from __future__ import annotations
 
 import collections
+import string
 
 # The bytes isspace() is true for in the kernel's ctype table (ASCII part).
 _WHITESPACE = ' \t\n\v\f\r'
 INIT_SEPARATOR = '--'
+# Letters, digits, "_", "-" and ".": what the kernel's, dracut's and systemd's
+# parameters are named with (rd.luks.uuid, 8250.nr_uarts). Anything else the
+# kernel might split on, or a boot loader or shell on the way might rewrite.
+_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + '_-.')
+_NAME_FIRST_CHARACTERS = frozenset(string.ascii_letters + string.digits + '_')
+NAME_RULE = ('kernel parameter names are letters, digits, "_", "-" and "." (e.g. rd.luks.uuid, systemd.unit, console), '
+             'starting with a letter, digit or "_"; give the name as the kernel documents it')
+_CHARACTER_NAMES = {'\0': 'a NUL byte', '\n': 'a newline', '\r': 'a carriage return', '\t': 'a tab'}
 
 
 class _Any(object):
@@ -74,6 +89,22 @@ def normalize_name(name):
 
 def _is_space(char):
     return char in _WHITESPACE
+
+
+def is_printable_ascii(char):
+    """Whether char is printable ASCII (space included): what a command line can carry safely."""
+    return ' ' <= char <= '~'
+
+
+def describe_character(char):
+    """char as a message names it: a NUL byte, the control character U+001B, "\xe9" (U+00E9, not ASCII), "#"."""
+    if char in _CHARACTER_NAMES:
+        return _CHARACTER_NAMES[char]
+    if ord(char) > ord('~') and char.isprintable():
+        return '"%s" (U+%04X, not ASCII)' % (char, ord(char))
+    if not is_printable_ascii(char):
+        return 'the control character U+%04X' % ord(char)
+    return '"%s"' % char
 
 
 def _next_arg(text, pos):
@@ -137,6 +168,102 @@ def parse(text):
             continue
         target.append(param)
     return Cmdline(tuple(params), tuple(init_args))
+
+
+def _spans(text):
+    """(start, end, Param) of every argument of text, "--" and the init arguments included."""
+    spans = []
+    pos = 0
+    while pos < len(text) and _is_space(text[pos]):
+        pos += 1
+    while pos < len(text):
+        param, after = _next_arg(text, pos)
+        spans.append((pos, pos + len(param.raw), param))
+        pos = after
+    return spans
+
+
+def _is_separator(param):
+    return param.value is None and param.name == INIT_SEPARATOR
+
+
+def _param_count(spans):
+    """How many of spans are kernel parameters (the arguments before the first "--")."""
+    for index, (_start, _end, param) in enumerate(spans):
+        if _is_separator(param):
+            return index
+    return len(spans)
+
+
+def _cut(text, spans, index):
+    """text without argument index and one run of whitespace next to it (before it, or after the first)."""
+    start, end, _param = spans[index]
+    if index > 0:
+        return text[:spans[index - 1][1]] + text[end:]
+    following = spans[1][0] if len(spans) > 1 else end
+    return text[:start] + text[following:]
+
+
+def _insert(text, word):
+    """text with word added after the last kernel parameter (before "--", or before the trailing whitespace)."""
+    spans = _spans(text)
+    count = _param_count(spans)
+    if count:
+        start, end, param = spans[count - 1]
+        if param.raw.count('"') % 2:
+            closed = _close_quote(param)
+            text, end = text[:start] + closed + text[end:], start + len(closed)
+        return text[:end] + ' ' + word + text[end:]
+    if spans:
+        return text[:spans[0][0]] + word + ' ' + text[spans[0][0]:]
+    end = len(text.rstrip(_WHITESPACE))
+    return text[:end] + word + text[end:]
+
+
+def _first_match(text, name, value=ANY, skip=0):
+    """(spans, index): the spans of text and the index of the occurrence of name (with value) after the first skip
+    ones among the kernel parameters, or None."""
+    spans = _spans(text)
+    found = [index for index in range(_param_count(spans)) if _matches(spans[index][2], name, value)]
+    return spans, (found[skip] if len(found) > skip else None)
+
+
+def _cut_matches(text, name, value=ANY, keep=0):
+    """text without the occurrences of name (with value) after the first keep ones."""
+    spans, index = _first_match(text, name, value, keep)
+    while index is not None:
+        text = _cut(text, spans, index)
+        spans, index = _first_match(text, name, value, keep)
+    return text
+
+
+def _edit_one(text, change):
+    if is_satisfied(parse(text), change):
+        return text
+    if not change.present:
+        return _cut_matches(text, change.name, change.value)
+    spans, index = _first_match(text, change.name)
+    if index is None:
+        return _insert(text, render_param(Param(change.name, change.value)))
+    start, end, param = spans[index]
+    text = text[:start] + render_param(Param(param.name, change.value)) + text[end:]
+    return _cut_matches(text, change.name, keep=1)
+
+
+def edit_text(text, changes):
+    """text with changes applied where the parameters stand, every other byte kept as it was.
+
+    The result reads as apply_changes() on parse(text): a parameter is replaced
+    in place of its first occurrence, removed with the whitespace before it,
+    and added after the last parameter. Raises ValueError when that cannot be
+    done (an unclosed quote that cannot be closed).
+    """
+    edited = text
+    for change in changes:
+        edited = _edit_one(edited, change)
+    if parse(edited) != apply_changes(parse(text), changes):
+        raise ValueError('editing %r in place did not give the requested parameters: fix its quoting first' % text)
+    return edited
 
 
 def _has_space(text):
@@ -286,6 +413,11 @@ def validate_name(name):
         raise ValueError('parameter name %r contains a double quote: give the name without quotes' % name)
     if name == INIT_SEPARATOR:
         raise ValueError('parameter name %r is the separator before init arguments, not a kernel parameter: it cannot be managed' % name)
+    outside = [char for char in name if char not in _NAME_CHARACTERS]
+    if outside:
+        raise ValueError('parameter name %r contains %s: %s' % (name, describe_character(outside[0]), NAME_RULE))
+    if name[0] not in _NAME_FIRST_CHARACTERS:
+        raise ValueError('parameter name %r starts with "%s": %s' % (name, name[0], NAME_RULE))
 
 
 def validate_value(name, value):
@@ -297,9 +429,17 @@ def validate_value(name, value):
     if '"' in value:
         raise ValueError('value for %s is %r, which contains a double quote: the kernel has no escape for quotes; give the value without them '
                          '(values with spaces are quoted automatically)' % (name, value))
-    for char, label in (('\n', 'a newline'), ('\r', 'a carriage return'), ('\0', 'a NUL byte')):
-        if char in value:
-            raise ValueError('value for %s is %r, which contains %s: the command line is one line; remove it' % (name, value, label))
+    outside = [char for char in value if not is_printable_ascii(char)]
+    if outside:
+        raise ValueError('value for %s is %r, which contains %s: the kernel command line is one line of printable ASCII text; remove it'
+                         % (name, value, describe_character(outside[0])))
+
+
+def validate_change(change):
+    """Raise ValueError unless change names a kernel parameter and a value that can be written."""
+    validate_name(change.name)
+    if change.value is not ANY:
+        validate_value(change.name, change.value)
 
 
 def _value_from_item(name, value):

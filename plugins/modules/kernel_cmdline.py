@@ -18,19 +18,41 @@ description:
     so later edits of C(/etc/default/grub) still count; removing a parameter set there makes the drop-in
     carry the full computed value, recomputed on every run. Several tasks may share the drop-in, each
     keeping what the others put there.
+  - The drop-in's first line marks it as written by this module. An existing file of that name without it
+    (an administrator's settings, a symlink) is never rewritten - the task fails and says so - choose
+    another O(grub_dropin) name, or rename or remove that file.
+  - GRUB parses the C(linux) lines of C(grub.cfg) as a script, with the command line pasted in as written
+    - C(;) ends the command, C(#) starts a comment, C($name) is expanded, quotes and backslashes are
+    removed. So a value with characters other than letters, digits and C(_.,:/+=@%-) is written
+    in single quotes for GRUB (C(x='7;echo')), inside the double quotes of the shell that sources the
+    drop-in. GRUB hands a backslash or a single quote to the kernel with an extra backslash, so such values
+    are refused for this backend. Settings in C(/etc/default/grub) or other drop-ins that GRUB would read
+    otherwise (a C(#) comment, a C(;), an unclosed quote) are refused with the file that sets them.
+  - After C(update-grub) the module reads the regenerated C(grub.cfg) the way GRUB does - with
+    C(grub-script-check) where it is installed, then its own transcription of GRUB's word splitting,
+    quoting, C($var), C(;) and C(#) rules - and restores everything unless a C(linux) line has the change.
   - C(grubby) (Fedora, RHEL) runs C(grubby --update-kernel) with C(--args) and C(--remove-args) for the
     entries that need it, and applies the same change to C(/etc/kernel/cmdline) when that file exists, since
     kernel-install gives its content to kernels installed later. C(/etc/default/grub) is left to grubby,
-    which updates it itself where it does so (recent releases with O(kernel=ALL)).
+    which updates it itself where it does so (recent releases with O(kernel=ALL)). grubby writes values
+    unquoted into boot entries whose options GRUB reads as script, so values are limited to letters,
+    digits and C(_.,:/+=@%-) there.
   - C(kernel-install) (systemd-boot and other Boot Loader Specification setups) updates
     C(/etc/kernel/cmdline) (created from C(/usr/lib/kernel/cmdline), else from C(/proc/cmdline) without
     C(BOOT_IMAGE=) and C(initrd=), as kernel-install does) and the C(options) line of the existing entries
     kernel-install wrote for this machine (named after C(/etc/kernel/entry-token) or C(/etc/machine-id)), so
-    the next boot has the change without re-running kernel-install.
-  - Parameter names compare as the kernel compares them (C(kho-scratch) is C(kho_scratch)); values with
-    whitespace are written in double quotes. Every write is atomic and keeps the file's owner and mode; when
-    regenerating the boot configuration fails, every file is put back as it was and the task fails with the
-    tool's error.
+    the next boot has the change without re-running kernel-install. Values are passed unchanged.
+  - C(/etc/kernel/cmdline) and the C(options) lines of boot entries are shared with other tools and people -
+    parameters are changed where they stand, and every other byte (spacing, line breaks, other parameters)
+    is kept.
+  - Parameter names compare as the kernel compares them (C(kho-scratch) is C(kho_scratch)). Names are
+    letters, digits, C(_), C(-) and C(.), starting with a letter, digit or C(_) (C(rd.luks.uuid),
+    C(systemd.unit)); values are printable ASCII - a NUL, newline, tab or other control character is refused
+    on every backend. Values with whitespace are quoted for the kernel.
+  - Every refusal names the bad value and what to do, and changes nothing. Every write is atomic and keeps
+    the file's owner and mode; when regenerating the boot configuration fails, or its command cannot even be
+    started (missing interpreter, not executable, not a program), every file is put back as it was and the
+    task fails saying why.
 author:
   - LUO live update maintainers (@luo-liveupdate)
 extends_documentation_fragment:
@@ -54,7 +76,8 @@ options:
     suboptions:
       name:
         description:
-          - The parameter name, for example C(liveupdate). No C(=), whitespace or double quote.
+          - The parameter name, for example C(liveupdate) or C(rd.luks.uuid). Letters, digits, C(_), C(-) and C(.),
+            starting with a letter, digit or C(_).
         type: str
         required: true
       value:
@@ -65,7 +88,8 @@ options:
             occurrence of the name is replaced by this one.
           - With O(params[].state=absent), omit it to remove every occurrence, or give it to remove only
             the occurrences with this value.
-          - No double quote and no newline.
+          - Printable ASCII without double quotes. With O(bootloader=grub) no backslash or single quote either; with
+            O(bootloader=grubby) only letters, digits and C(_.,:/+=@%-).
         type: raw
       state:
         description:
@@ -84,14 +108,16 @@ options:
     default: auto
   grub_dropin:
     description:
-      - File name of the drop-in in C(/etc/default/grub.d/) for the V(grub) backend. It must end in C(.cfg);
-        give it a name that sorts after any other drop-in setting the command line variables.
+      - File name of the drop-in in C(/etc/default/grub.d/) for the V(grub) backend. Letters, digits, C(_), C(-)
+        and C(.), ending in C(.cfg); give it a name that sorts after any other drop-in setting the command line
+        variables.
+      - A file of that name the module did not write is never rewritten; the task fails instead.
     type: str
     default: 90-luo-liveupdate.cfg
   kernel:
     description:
-      - The entries the V(grubby) backend changes, as C(grubby --update-kernel) takes them - V(ALL), V(DEFAULT)
-        or the path of a kernel image.
+      - The entries the V(grubby) backend changes, as C(grubby --update-kernel) takes them - V(ALL), V(DEFAULT),
+        an entry index or the absolute path of a kernel image.
     type: str
     default: ALL
 notes:
@@ -99,6 +125,8 @@ notes:
     that directory as if it were C(/). It exists for testing the module only.
   - Values cannot contain double quotes - the kernel has no escape for them. The V(grubby) backend cannot set a
     value containing whitespace, since grubby splits its arguments at whitespace.
+  - A value the chosen backend cannot pass to the kernel unchanged is refused with the backend that can; for
+    example C(bar\) with V(grub) - use V(kernel-install) (systemd-boot), which passes values as they are.
   - O(kernel) only applies to the V(grubby) backend, O(grub_dropin) only to the V(grub) backend.
 seealso:
   - name: Kernel parameters
@@ -190,9 +218,15 @@ from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as k
 
 
 def command_runner(module):
-    """run(argv) -> (rc, stdout, stderr) through run_command, in the C locale (stable output, bytewise globs)."""
+    """run(argv) -> (rc, stdout, stderr) through run_command.
+
+    In the C locale (stable output, bytewise globs); arguments go to the
+    command as given ($VAR and ~ in them are not expanded); a command that
+    cannot be started raises OSError instead of ending the module, so that
+    the files written before it are restored.
+    """
     def run(argv):
-        return module.run_command(argv, environ_update={'LC_ALL': 'C'})
+        return module.run_command(argv, environ_update={'LC_ALL': 'C'}, expand_user_and_vars=False, handle_exceptions=False)
     return run
 
 

@@ -552,9 +552,10 @@ def test_grub_value_with_spaces_reaches_grub_cfg(debian):
     changes = [Change('dyndbg', 'file luo.c +p', True)]
     backend = b.select(debian, Runner())
     plan = backend.plan(changes)
-    assert plan.files[0].after.endswith('GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT dyndbg=\\"file luo.c +p\\""\n')
+    # Single quotes for GRUB inside the shell's double quotes; GRUB's linux command double-quotes it for the kernel.
+    assert plan.files[0].after.endswith('GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT dyndbg=\'file luo.c +p\'"\n')
     backend.apply(plan, changes)
-    assert grub_linux_lines(debian)[0] == 'root=/dev/vda1 ro console=ttyS0 quiet dyndbg="file luo.c +p"'
+    assert grub_linux_lines(debian)[0] == 'root=/dev/vda1 ro console=ttyS0 quiet "dyndbg=file luo.c +p"'
 
 
 def test_grub_regenerates_a_stale_grub_cfg(debian):
@@ -624,7 +625,7 @@ def test_grub_restores_everything_when_update_grub_fails(debian):
 
 
 def test_grub_restores_a_previous_dropin_exactly(debian):
-    write(debian, DEBIAN_DROPIN, 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT liveupdate=on"\n')
+    write(debian, DEBIAN_DROPIN, b.DROPIN_HEADER + 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT liveupdate=on"\n')
     os.chmod(os.path.join(debian, DEBIAN_DROPIN), 0o600)
     write(debian, 'fail-mkconfig', 'boom\n')
     before = tree_state(debian)
@@ -836,7 +837,7 @@ def test_grubby_refuses_values_with_whitespace(fedora):
 
 @pytest.mark.parametrize('kernel', ['', '  ', None])
 def test_grubby_refuses_an_empty_kernel(fedora, kernel):
-    with pytest.raises(b.BootloaderError, match='is empty: give ALL, DEFAULT or the path of a kernel image'):
+    with pytest.raises(b.BootloaderError, match='is empty: give ALL, DEFAULT, an entry index or the path of a kernel image'):
         b.select(fedora, Runner(), kernel=kernel)
 
 

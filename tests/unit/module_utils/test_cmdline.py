@@ -225,9 +225,35 @@ def test_validate_name_refuses(name, message):
         c.validate_name(name)
 
 
-@pytest.mark.parametrize('name', ['liveupdate', 'kho_scratch', 'kho-scratch', 'console', 'rd.break', 'a.b-c_d'])
+@pytest.mark.parametrize('name', ['liveupdate', 'kho_scratch', 'kho-scratch', 'console', 'rd.break', 'a.b-c_d', 'rd.luks.uuid', 'systemd.unit',
+                                  '8250.nr_uarts', 'BOOT_IMAGE', 'i915.enable_guc', '_x'])
 def test_validate_name_accepts(name):
     c.validate_name(name)
+
+
+NAME_ALPHABET = ('kernel parameter names are letters, digits, "_", "-" and "." (e.g. rd.luks.uuid, systemd.unit, console), '
+                 'starting with a letter, digit or "_"; give the name as the kernel documents it')
+
+
+# Names the kernel would read differently, or that GRUB and the shell (grub.cfg, the drop-in) would rewrite.
+@pytest.mark.parametrize('name, what', [
+    ('#debug', 'contains "#"'),
+    ('a;b', 'contains ";"'),
+    ('$prefix', 'contains "$"'),
+    ("it's", 'contains "\'"'),
+    ('bar\\', 'contains "\\"'),
+    ('a/b', 'contains "/"'),
+    ('a\0b', 'contains a NUL byte'),
+    ('a\x1bb', 'contains the control character U+001B'),
+    ('a\x7fb', 'contains the control character U+007F'),
+    ('caf\xe9', 'contains "\xe9" (U+00E9, not ASCII)'),
+    ('-x', 'starts with "-"'),
+    ('.x', 'starts with "."'),
+])
+def test_validate_name_refuses_what_is_not_the_kernel_alphabet(name, what):
+    with pytest.raises(ValueError) as error:
+        c.validate_name(name)
+    assert str(error.value) == 'parameter name %r %s: %s' % (name, what, NAME_ALPHABET)
 
 
 @pytest.mark.parametrize('value, message', [
@@ -236,10 +262,15 @@ def test_validate_name_accepts(name):
     ('a\rb', 'contains a carriage return'),
     ('a\0b', 'contains a NUL byte'),
     (5, "value for x is 5, a int: give the value as a string"),
+    ('a\tb', "value for x is 'a\\tb', which contains a tab: the kernel command line is one line of printable ASCII text; remove it"),
+    ('a\x1bb', 'which contains the control character U+001B: the kernel command line is one line of printable ASCII text; remove it'),
+    ('a\x7f', 'which contains the control character U+007F'),
+    ('caf\xe9', 'which contains "\xe9" (U+00E9, not ASCII): the kernel command line is one line of printable ASCII text'),
 ])
 def test_validate_value_refuses(value, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError) as error:
         c.validate_value('x', value)
+    assert message in str(error.value)
 
 
 @pytest.mark.parametrize('value', [None, '', 'on', 'file x.c +p', '1G'])
@@ -285,3 +316,49 @@ def test_changes_from_items_refuses(items, message):
 
 def test_any_has_a_readable_repr():
     assert repr(ANY) == 'ANY'
+
+
+@pytest.mark.parametrize('text, changes, expected', [
+    ('root=/dev/vda2  ro\tquiet\nrhgb   console=ttyS0 \n', [Change('liveupdate', 'on', True)],
+     'root=/dev/vda2  ro\tquiet\nrhgb   console=ttyS0 liveupdate=on \n'),
+    ('root=/dev/vda2  ro\tquiet\nrhgb \n', [Change('quiet', ANY, False)], 'root=/dev/vda2  ro\nrhgb \n'),
+    ('quiet  ro\n', [Change('quiet', ANY, False)], 'ro\n'),
+    ('quiet\n', [Change('quiet', ANY, False)], '\n'),
+    ('a  kho-scratch=1G\tb kho_scratch=2G  c\n', [Change('kho_scratch', '4G', True)], 'a  kho-scratch=4G\tb  c\n'),
+    ('console=tty0 quiet console=ttyS0', [Change('console', 'ttyS0', False)], 'console=tty0 quiet'),
+    ('x x x', [Change('x', ANY, False)], ''),
+    ('ro -- single', [Change('kho', 'on', True)], 'ro kho=on -- single'),
+    ('-- single\n', [Change('kho', 'on', True)], 'kho=on -- single\n'),
+    ('', [Change('kho', 'on', True)], 'kho=on'),
+    ('  \n', [Change('kho', 'on', True)], 'kho=on  \n'),
+    ('a="b c', [Change('kho', 'on', True)], 'a="b c" kho=on'),
+    ('ro dyndbg', [Change('dyndbg', 'file x.c +p', True)], 'ro dyndbg="file x.c +p"'),
+    ('ro  quiet \n', [Change('quiet', None, True)], 'ro  quiet \n'),
+])
+def test_edit_text_keeps_every_byte_it_does_not_change(text, changes, expected):
+    assert c.edit_text(text, changes) == expected
+
+
+def test_edit_text_refuses_a_quote_it_cannot_close():
+    with pytest.raises(ValueError, match='fix its quoting first|unclosed double quote'):
+        c.edit_text('a=x"y z', [Change('kho', 'on', True)])
+
+
+def test_edit_text_reads_as_apply_changes_on_random_text():
+    rng = random.Random(20261128)
+    for _round in range(5000):
+        text = ''.join(rng.choice('ab=" -\t\n') for _char in range(rng.randint(0, 12)))
+        changes = [rng.choice([Change('a', 'v w', True), Change('b', None, True), Change('a', ANY, False), Change('b', '', False)])]
+        try:
+            edited = c.edit_text(text, changes)
+        except ValueError:
+            continue
+        assert c.parse(edited) == c.apply_changes(c.parse(text), changes), (text, changes)
+
+
+def test_validate_change():
+    c.validate_change(Change('quiet', ANY, False))
+    with pytest.raises(ValueError, match='contains a NUL byte'):
+        c.validate_change(Change('x', 'a\0', True))
+    with pytest.raises(ValueError, match='contains "#"'):
+        c.validate_change(Change('#debug', ANY, False))
