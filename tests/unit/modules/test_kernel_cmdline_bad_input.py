@@ -167,7 +167,7 @@ def readme_table():
     """BAD_INPUTS as the markdown table of the README."""
     rows = ['| parameter | bad input | backend | message |', '|---|---|---|---|']
     for case in BAD_INPUTS:
-        rows.append('| `%s` | `%s` | %s | %s |' % (case.parameter, case.bad_input, case.backend, case.message.replace('{root}', '')))
+        rows.append('| `%s` | `%s` | %s | %s |' % (case.parameter, case.bad_input, case.backend, case.message.replace('{root}/', '/').replace('{root}', '/')))
     return '\n'.join(rows)
 
 
