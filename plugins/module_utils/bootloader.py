@@ -31,7 +31,6 @@ and every file is put back when anything after the first write fails.
 from __future__ import annotations
 
 import collections
-import errno
 import glob
 import os
 import re
@@ -39,7 +38,7 @@ import stat
 import tempfile
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
-from ansible_collections.luo.liveupdate.plugins.module_utils.host import COMMAND_DIRS, TEST_ROOT_ENV
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import COMMAND_DIRS, TEST_ROOT_ENV, why_not_started
 
 ROOT_ENV = TEST_ROOT_ENV
 BACKENDS = ('grub', 'grubby', 'kernel-install')
@@ -248,36 +247,12 @@ def _remove_dirs(directories):
             pass
 
 
-def _interpreter(path):
-    """The interpreter a script names on its #! line, or None."""
-    try:
-        with open(path, 'rb') as handle:
-            first = handle.readline(4096)
-    except OSError:
-        return None
-    words = first[2:].decode('utf-8', 'replace').split() if first.startswith(b'#!') else []
-    return words[0] if words else None
-
-
-def _why_not_started(path, error):
-    """Why exec() of path failed, in words a user can act on."""
-    if error.errno == errno.ENOENT and not os.path.exists(path):
-        return 'it does not exist'
-    if error.errno == errno.ENOENT and _interpreter(path):
-        return 'its interpreter (#!%s) does not exist' % _interpreter(path)
-    if error.errno == errno.EACCES:
-        return 'it is not executable'
-    if error.errno == errno.ENOEXEC:
-        return 'it is not a program for this machine (exec format error)'
-    return error.strerror or str(error)
-
-
 def run_command(run, argv, what):
     """run(argv) -> (rc, out, err); BootloaderError saying why when the command cannot even be started."""
     try:
         return run(list(argv))
     except OSError as error:
-        raise BootloaderError('%s failed: cannot run %s: %s; repair or reinstall it' % (what, argv[0], _why_not_started(argv[0], error)))
+        raise BootloaderError('%s failed: cannot run %s: %s; repair or reinstall it' % (what, argv[0], why_not_started(argv[0], error)))
 
 
 def _run_checked(run, argv, what):

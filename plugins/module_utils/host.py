@@ -8,6 +8,7 @@ it and commands are looked up in its ``usr/sbin``, ``usr/bin``, ``sbin``, ``bin`
 """
 from __future__ import annotations
 
+import errno
 import os
 
 TEST_ROOT_ENV = 'LUO_LIVEUPDATE_TEST_ROOT'
@@ -27,11 +28,21 @@ class Host:
 
     @classmethod
     def from_module(cls, module):
-        """The host an AnsibleModule runs on (or the test root)."""
+        """The host an AnsibleModule runs on (or the test root).
+
+        Arguments reach the command verbatim (run_command would otherwise expand ``$VAR`` and
+        ``~`` in them: a kernel command line with ``x=$prefix`` would change on the way), and a
+        command that cannot be started is an rc 127 result saying why, not an exit of the module.
+        """
         def runner(argv, text):
-            if text:
-                return module.run_command(argv)
-            return module.run_command(argv, encoding=None)
+            options = {'expand_user_and_vars': False, 'handle_exceptions': False}
+            if not text:
+                options['encoding'] = None
+            try:
+                return module.run_command(argv, **options)
+            except OSError as error:
+                message = 'cannot run %s: %s' % (argv[0], why_not_started(argv[0], error))
+                return 127, ('' if text else b''), (message if text else message.encode())
         return cls(os.environ.get(TEST_ROOT_ENV) or '/', runner)
 
     def _resolve(self, argv):
@@ -78,3 +89,27 @@ class Host:
         if self.root == '/':
             return path
         return '/' + os.path.relpath(path, self.root)
+
+
+def _interpreter(path):
+    """The interpreter a script names on its #! line, or None."""
+    try:
+        with open(path, 'rb') as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return None
+    words = first[2:].decode('utf-8', 'replace').split() if first.startswith(b'#!') else []
+    return words[0] if words else None
+
+
+def why_not_started(path, error):
+    """Why exec() of path failed (an OSError), in words a user can act on."""
+    if error.errno == errno.ENOENT and not os.path.exists(path):
+        return 'it does not exist'
+    if error.errno == errno.ENOENT and _interpreter(path):
+        return 'its interpreter (#!%s) does not exist' % _interpreter(path)
+    if error.errno == errno.EACCES:
+        return 'it is not executable'
+    if error.errno == errno.ENOEXEC:
+        return 'it is not a program for this machine (exec format error)'
+    return error.strerror or str(error)

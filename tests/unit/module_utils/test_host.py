@@ -178,3 +178,22 @@ def test_which_finds_nothing(tmp_path):
 
 def test_which_on_the_real_host_finds_sh():
     assert Host('/', Recorder()).which('sh') in ['/%s/sh' % directory for directory in host_utils.COMMAND_DIRS]
+
+
+def test_from_module_passes_arguments_verbatim(ansible_module, monkeypatch):
+    """A kernel command line such as x=$prefix must reach kexec as written, not with $prefix or ~ expanded."""
+    monkeypatch.delenv('LUO_LIVEUPDATE_TEST_ROOT', raising=False)
+    monkeypatch.setenv('prefix', 'EXPANDED')
+    rc, out, _err = Host.from_module(ansible_module).run(['/bin/echo', 'x=$prefix', '~root/y'])
+    assert (rc, out) == (0, 'x=$prefix ~root/y\n')
+
+
+def test_from_module_reports_a_command_that_cannot_start(ansible_module, monkeypatch, tmp_path):
+    """A command that cannot be started is an error result with the reason, not an exit of the module."""
+    monkeypatch.delenv('LUO_LIVEUPDATE_TEST_ROOT', raising=False)
+    broken = tmp_path / 'broken'
+    broken.write_text('#!/nonexistent/interpreter\n')
+    broken.chmod(0o755)
+    rc, out, err = Host.from_module(ansible_module).run([str(broken)])
+    assert rc == 127 and out == ''
+    assert str(broken) in err and 'cannot run' in err
