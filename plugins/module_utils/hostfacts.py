@@ -11,7 +11,8 @@ import os
 import re
 import time
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kimage, luo, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kexec, kimage, luo, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import _version_key
 from ansible_collections.luo.liveupdate.plugins.module_utils.readiness import kho_switched_on
 
 DEVICE = '/dev/liveupdate'
@@ -19,6 +20,16 @@ DEVICE = '/dev/liveupdate'
 KHO_DEBUGFS_OUT = '/sys/kernel/debug/kho/out'
 KHO_DEBUGFS_IN = '/sys/kernel/debug/kho/in'
 KEXEC_FILE_FLAG = '--kexec-file-syscall'
+# Where kernel images of release R are installed; the /boot ones first, as boot loaders see them.
+IMAGE_PATHS = ('/boot/vmlinuz-%s', '/boot/Image-%s', '/lib/modules/%s/vmlinuz', '/usr/lib/modules/%s/vmlinuz')
+# The kernel log: one "PRIO,SEQ,USEC,FLAGS;MESSAGE" record per read, " KEY=value" lines after it.
+KMSG = '/dev/kmsg'
+KMSG_READ_SIZE = 1 << 16
+KMSG_LIMIT = 64 << 20
+# What a kernel logs when it was started by a kexec that handed KHO state over (kernel/liveupdate).
+KHO_FOUND = 'KHO: found kexec handover data.'
+KHO_EXEC_FROM = re.compile(r'^KHO: exec from: (\S+) \(count (\d+)\)$')
+LUO_RETRIEVED = re.compile(r'^luo: Retrieved live update data, liveupdate number: (\d+)$')
 
 
 def gather(host, probe_device=False):
@@ -33,6 +44,7 @@ def gather(host, probe_device=False):
         'kho': kho_facts(host, kernel, params, sysd),
         'kexec': kexec_facts(host),
         'systemd': sysd,
+        'kernels': installed_kernels(host),
     }
 
 
@@ -73,11 +85,42 @@ def running_kernel(host):
 
 
 def _running_image(host, release):
-    for candidate in ('/boot/vmlinuz-%s' % release, '/boot/Image-%s' % release, '/lib/modules/%s/vmlinuz' % release,
-                      '/usr/lib/modules/%s/vmlinuz' % release):
-        if os.path.isfile(host.path(candidate)):
-            return host.path(candidate)
+    for pattern in IMAGE_PATHS:
+        if os.path.isfile(host.path(pattern % release)):
+            return host.path(pattern % release)
     return None
+
+
+def installed_kernels(host):
+    """[{release, image}] of the kernel images installed in the usual places, newest release first."""
+    found = {}
+    for pattern in IMAGE_PATHS:
+        for release in _releases_installed_as(host, pattern):
+            found.setdefault(release, pattern % release)
+    return [{'release': release, 'image': found[release]} for release in sorted(found, key=release_key, reverse=True)]
+
+
+def _releases_installed_as(host, pattern):
+    """The releases R for which the file ``pattern % R`` exists."""
+    head, _tail = pattern.split('%s')
+    directory, start = head.rsplit('/', 1)
+    try:
+        names = os.listdir(host.path(directory))
+    except OSError:
+        return []
+    releases = [name[len(start):] for name in names if name.startswith(start) and len(name) > len(start)]
+    return [release for release in releases if os.path.isfile(host.path(pattern % release))]
+
+
+def release_key(release):
+    """Sort key of kernel releases; the boot loader's version order, so both agree on which kernel is newest."""
+    return _version_key(release)
+
+
+def newest_newer_kernel(kernels, running):
+    """The entry of ``kernels`` with the newest release newer than ``running``; None when none is newer."""
+    newer = [kernel for kernel in kernels if release_key(kernel['release']) > release_key(running)]
+    return max(newer, key=lambda kernel: release_key(kernel['release'])) if newer else None
 
 
 def abi_of(image):
@@ -120,18 +163,77 @@ def device_facts(host, probe_device):
 
 
 def kho_facts(host, kernel, params, sysd):
-    """KHO switched on, and whether this boot received state (was a live update)."""
+    """KHO switched on, and whether this boot received state (was a live update), with the evidence.
+
+    The kernel log is the best witness: it names the kernel that handed over and the counts; without
+    the start of the log (overwritten on a long-running host) its silence proves nothing. Then debugfs,
+    then systemd's KExecCount, which counts any kexec, with or without state.
+    """
     config = kernel['config']
     enabled = bool(config) and config.get('KEXEC_HANDOVER') == 'y' and kho_switched_on(params, config)
-    incoming = None
-    if host.exists(KHO_DEBUGFS_IN):
-        incoming = True
+    facts = {'enabled': enabled, 'incoming': None, 'evidence': None, 'previous_release': None, 'count': None,
+             'liveupdate_number': None, 'kernel_log_error': None}
+    try:
+        log = kernel_log_handover(read_kernel_log(host))
+    except OSError as exc:
+        log = {'handover': False, 'complete': False}
+        facts['kernel_log_error'] = 'cannot read the kernel log %s: %s' % (KMSG, exc.strerror)
+    if log['handover']:
+        facts.update(incoming=True, evidence='kernel log', previous_release=log['previous_release'], count=log['count'],
+                     liveupdate_number=log['liveupdate_number'])
+    elif host.exists(KHO_DEBUGFS_IN):
+        facts.update(incoming=True, evidence='debugfs')
+    elif log['complete']:
+        facts.update(incoming=False, evidence='kernel log')
     elif host.exists(KHO_DEBUGFS_OUT):
-        incoming = False
+        facts.update(incoming=False, evidence='debugfs')
     elif sysd.get('kexec_count') is not None:
-        # systemd counts kexecs since the last cold boot; a kexec on a KHO kernel hands state over.
-        incoming = enabled and sysd['kexec_count'] > 0
-    return {'enabled': enabled, 'incoming': incoming}
+        facts.update(incoming=enabled and sysd['kexec_count'] > 0, evidence='KExecCount')
+    return facts
+
+
+def read_kernel_log(host):
+    """The kernel log as /dev/kmsg hands it out, oldest record first (OSError when it cannot be read)."""
+    handle = os.open(host.path(KMSG), os.O_RDONLY | os.O_NONBLOCK)
+    chunks, size = [], 0
+    try:
+        while size < KMSG_LIMIT:
+            try:
+                chunk = os.read(handle, KMSG_READ_SIZE)
+            except BlockingIOError:
+                break  # EAGAIN: no record newer than the last one read
+            except BrokenPipeError:
+                continue  # EPIPE: records were overwritten meanwhile; the next read goes on after them
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(handle)
+    return b''.join(chunks).decode('utf-8', 'replace')
+
+
+def kernel_log_handover(text):
+    """What the kernel log says about the handover that started this boot.
+
+    ``complete``: the log starts with the boot's first record (sequence 0), so a missing line is missing.
+    """
+    found = {'handover': False, 'complete': False, 'previous_release': None, 'count': None, 'liveupdate_number': None}
+    records = [line for line in text.splitlines() if line and not line[0].isspace()]
+    if records:
+        fields = records[0].partition(';')[0].split(',')
+        found['complete'] = len(fields) > 1 and fields[1] == '0'
+    for record in records:
+        message = record.partition(';')[2]
+        exec_from = KHO_EXEC_FROM.match(message)
+        retrieved = LUO_RETRIEVED.match(message)
+        if message == KHO_FOUND:
+            found['handover'] = True
+        elif exec_from:
+            found.update(previous_release=exec_from.group(1), count=int(exec_from.group(2)))
+        elif retrieved:
+            found['liveupdate_number'] = int(retrieved.group(1))
+    return found
 
 
 def kexec_facts(host):
@@ -203,7 +305,15 @@ def target(host, path):
         'config': config,
         'page_size': kconfig.page_size(config) if config else None,
         'abi': abi_of(image),
+        'initrd': initrd_facts(host, path, image.release, config),
     }
+
+
+def initrd_facts(host, kernel, release, config):
+    """The initramfs paired with the image at ``kernel`` by its distribution's name, and whether it needs one."""
+    candidates = kexec.initrd_candidates(kernel, release)
+    found = [candidate for candidate in candidates if os.path.isfile(host.path(candidate))]
+    return {'path': found[0] if found else None, 'needed': kexec.initrd_needed(config), 'candidates': candidates}
 
 
 def public(facts):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
+import re
 import tempfile
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
@@ -25,6 +27,13 @@ NOT_REUSED = ('BOOT_IMAGE', 'initrd')
 # The record fields that say what was loaded; release and time are information only.
 IDENTITY = ('kernel', 'kernel_sha256', 'initrd', 'initrd_sha256', 'cmdline')
 NOTHING_STAGED = 'nothing staged'
+# How distributions name the initramfs of release R in /boot: Debian/Ubuntu, RHEL/Fedora, SUSE.
+INITRD_NAMES = ('initrd.img-%s', 'initramfs-%s.img', 'initrd-%s')
+BOOT_DIR = '/boot'
+# kernel-install's Boot Loader Specification layout: $BOOT/ENTRY-TOKEN/R/linux beside its initrd.
+BLS_KERNEL_NAME = 'linux'
+BLS_INITRD_NAME = 'initrd'
+_IMAGE_NAME = re.compile(r'^(?:vmlinuz|vmlinux|bzImage|Image)-(.+)$')
 UNKNOWN_STAGED = 'a kernel staged without a record of this module (loaded by something else)'
 
 
@@ -158,6 +167,51 @@ def load_argv(kexec, kernel, initrd, cmdline_text):
         argv.append('--initrd=%s' % initrd)
     argv.append('--command-line=%s' % cmdline_text)
     return argv
+
+
+def initrd_candidates(kernel, release):
+    """Host paths where the initramfs of the image at ``kernel`` (release ``release``) may be, most specific first.
+
+    A BLS ``linux`` has its ``initrd`` beside it; an image named vmlinuz-SUFFIX outside /boot has the
+    distribution names beside it; then the distribution names in /boot, by release and by SUFFIX.
+    """
+    directory, name = posixpath.split(kernel)
+    match = _IMAGE_NAME.match(name)
+    releases = _unique([release, match.group(1) if match else None])
+    directories = _unique([directory if match else None, BOOT_DIR])
+    candidates = [posixpath.join(directory, BLS_INITRD_NAME)] if name == BLS_KERNEL_NAME else []
+    for place in directories:
+        candidates.extend(posixpath.join(place, pattern % each) for each in releases for pattern in INITRD_NAMES)
+    return _unique(candidates)
+
+
+def _unique(items):
+    """items without None and without repeats, in order."""
+    unique = []
+    for item in items:
+        if item is not None and item not in unique:
+            unique.append(item)
+    return unique
+
+
+def initrd_needed(config):
+    """Whether a kernel built with ``config`` needs an initramfs to boot; None when its config is unknown.
+
+    A kernel with loadable modules that can take an initramfs is a distribution kernel: its storage and
+    filesystem drivers are modules, loaded from the initramfs. A kernel without modules has them built in.
+    """
+    if not config:
+        return None
+    return config.get('MODULES') == 'y' and config.get('BLK_DEV_INITRD') == 'y'
+
+
+def initrd_missing_text(kernel, release, candidates):
+    """What is wrong with staging ``kernel`` that needs an initramfs when none was found, and the fix."""
+    shown = release or 'RELEASE'
+    return ('%s (release %s) without an initramfs: it has loadable modules (CONFIG_MODULES=y), so its storage and '
+            'filesystem drivers are in its initramfs, and there is none at %s. Build it (update-initramfs -c -k %s on '
+            'Debian and Ubuntu, dracut --kver %s on RHEL and Fedora) or give initrd: PATH'
+            % (kernel, shown, ', '.join(candidates), shown, shown))
 
 
 def unload_argv(kexec):

@@ -187,6 +187,27 @@ kho:
     incoming:
       description: This boot received KHO state, that is it was a live update. Null when unknown.
       type: bool
+    evidence:
+      description:
+        - What RV(kho.incoming) was decided from, the best witness first; null when unknown.
+        - "C(kernel log) - the lines C(KHO: found kexec handover data) and C(KHO: exec from) of this boot, or their
+          absence from a log that still starts at this boot's first line."
+        - C(debugfs) - C(/sys/kernel/debug/kho/in) (and C(out)).
+        - C(KExecCount) - systemd's count of kexecs since the last cold boot; it counts a kexec without state too.
+      type: str
+    previous_release:
+      description: The release of the kernel that handed over to this one (C(KHO exec from)), null when not logged.
+      type: str
+    count:
+      description: KHO's count of live updates since the last cold boot, as this kernel logged it; null when not logged.
+      type: int
+    liveupdate_number:
+      description: LUO's live update number, as logged when it retrieved the handed-over state; null when not logged.
+      type: int
+    kernel_log_error:
+      description: Why the kernel log (C(/dev/kmsg)) could not be read, null when it was read. Reading it needs root
+        when C(kernel.dmesg_restrict=1).
+      type: str
 kexec:
   description: kexec-tools and the kernel's kexec switches.
   returned: always
@@ -236,6 +257,23 @@ systemd:
         C(kernel), C(initrd), C(userspace) and their C(total)), from the shutdown timestamps systemd restored; a
         phase that cannot be computed is null; null when this boot was not a live update.
       type: dict
+kernels:
+  description:
+    - The installed kernel images (C(/boot/vmlinuz-RELEASE), C(/boot/Image-RELEASE), C(/lib/modules/RELEASE/vmlinuz),
+      C(/usr/lib/modules/RELEASE/vmlinuz)), one per release, the newest first as the boot loader orders releases.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    release:
+      description: The release, from the file or directory name.
+      type: str
+    image:
+      description: The image path (the one in C(/boot) when there are several).
+      type: str
+  sample:
+    - {release: 7.3.4, image: /boot/vmlinuz-7.3.4}
+    - {release: 7.2.13, image: /boot/vmlinuz-7.2.13}
 cautions:
   description: Conditions that do not block but may surprise, for example kernel lockdown (kexec then needs signed images).
   returned: always
@@ -270,6 +308,23 @@ target:
     abi:
       description: Its LUO ABI strings, null when unknown.
       type: dict
+    initrd:
+      description: Its initramfs, paired by the names distributions give it (see M(luo.liveupdate.kexec_load)).
+      type: dict
+      contains:
+        path:
+          description: The first of RV(target.initrd.candidates) that exists, null when none does.
+          type: str
+        needed:
+          description:
+            - Whether the kernel needs an initramfs to boot, null when its config is unknown.
+            - True for a kernel with loadable modules and initramfs support (C(CONFIG_MODULES=y),
+              C(CONFIG_BLK_DEV_INITRD=y)), as distribution kernels are; false for one with everything built in.
+          type: bool
+        candidates:
+          description: The paths looked at, in order.
+          type: list
+          elements: str
   sample:
     path: /boot/vmlinuz-7.3.4
     release: 7.3.4
@@ -278,6 +333,7 @@ target:
     config_source: /boot/config-7.3.4
     options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
     abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
+    initrd: {path: /boot/initrd.img-7.3.4, needed: true, candidates: [/boot/initrd.img-7.3.4, /boot/initramfs-7.3.4.img, /boot/initrd-7.3.4]}
 compatible:
   description: True when the target can take over from the running kernel with the state intact. Unknown is false.
   returned: when O(target_kernel) is set

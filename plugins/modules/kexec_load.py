@@ -54,7 +54,16 @@ options:
     type: path
   initrd:
     description:
-      - Absolute path on the managed host of the initramfs for O(kernel). Leave it out for a kernel that needs none.
+      - Absolute path on the managed host of the initramfs for O(kernel).
+      - When left out, the initramfs named after O(kernel) as distributions name it is staged with it, the first that
+        exists of C(initrd) beside a kernel-install C(linux) (C(/boot/ENTRY-TOKEN/RELEASE/linux)), the names below
+        beside an image named C(vmlinuz-RELEASE) outside C(/boot), then C(/boot/initrd.img-RELEASE) (Debian, Ubuntu),
+        C(/boot/initramfs-RELEASE.img) (RHEL, Fedora) and C(/boot/initrd-RELEASE) (SUSE). RELEASE is the image's own
+        release, then the suffix of its file name.
+      - When none exists and O(kernel) needs one, staging is refused (with O(force=true), warned about). A kernel
+        needs one when its config has loadable modules (C(CONFIG_MODULES=y)) and initramfs support
+        (C(CONFIG_BLK_DEV_INITRD=y)), since its storage and filesystem drivers are modules in it. A kernel with everything
+        built in needs none.
     type: path
   cmdline:
     description:
@@ -88,6 +97,8 @@ options:
     description:
       - Stage a target that is incompatible with the running kernel, or whose compatibility is unknown, with a
         warning for each reason. The preserved state may be lost, and a C(luo) ABI mismatch panics the new kernel.
+      - Also stage a kernel that needs an initramfs when none was found, with a warning; it will not find its root
+        filesystem.
       - Does not override a host that cannot stage at all (no kexec, kexec without C(-s), C(kexec_load_disabled)).
     type: bool
     default: false
@@ -106,11 +117,15 @@ requirements:
 '''
 
 EXAMPLES = r'''
-- name: Stage 7.3.4 with the running command line (plus liveupdate=on kho=on)
+- name: Stage 7.3.4 and its initramfs with the running command line (plus liveupdate=on kho=on)
   luo.liveupdate.kexec_load:
     kernel: /boot/vmlinuz-7.3.4
-    initrd: /boot/initrd.img-7.3.4
   register: staged
+
+- name: Stage it with an initramfs of its own
+  luo.liveupdate.kexec_load:
+    kernel: /boot/vmlinuz-7.3.4
+    initrd: /srv/initramfs-7.3.4-debug.img
 
 - name: Stage with a command line of its own, plus more KHO scratch memory
   luo.liveupdate.kexec_load:
@@ -144,7 +159,7 @@ kernel:
   type: str
   sample: /boot/vmlinuz-7.3.4
 initrd:
-  description: The staged initramfs, null when none.
+  description: The staged initramfs (O(initrd), or the one paired with O(kernel)), null when none.
   returned: when O(state=loaded)
   type: str
   sample: /boot/initrd.img-7.3.4
@@ -196,6 +211,11 @@ target:
     abi:
       description: Its LUO ABI strings (C(kho), C(luo), C(memfd)), null when unknown.
       type: dict
+    initrd:
+      description:
+        - Its initramfs as paired by name, as M(luo.liveupdate.info) returns it in RV(luo.liveupdate.info#module:target.initrd)
+          (C(path), null when none was found; C(needed); the C(candidates) looked at).
+      type: dict
   sample:
     path: /boot/vmlinuz-7.3.4
     release: 7.3.4
@@ -205,6 +225,7 @@ target:
     config_source: /boot/config-7.3.4
     options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
     abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
+    initrd: {path: null, needed: false, candidates: [/boot/initrd.img-7.3.4, /boot/initramfs-7.3.4.img, /boot/initrd-7.3.4]}
 compatible:
   description: True when the target can take over from the running kernel with the state intact. Unknown is false.
   returned: when O(state=loaded)
@@ -277,7 +298,7 @@ def run_load(module, host, facts, wanted, result):
     """Stage wanted; on failure leave the staged state as it was, and fail."""
     params = module.params
     argv = kexec.load_argv(host.path(kexec_path(facts)), host.path(params['kernel']),
-                           host.path(params['initrd']) if params['initrd'] else None, wanted['cmdline'])
+                           host.path(wanted['initrd']) if wanted['initrd'] else None, wanted['cmdline'])
     was_loaded = facts['loaded']
     rc, out, err = host.run(argv)
     if rc != 0:
@@ -303,6 +324,27 @@ def run_load(module, host, facts, wanted, result):
                          % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
 
 
+def paired_initrd(module, host, target, result):
+    """The initramfs to stage: the one given, else the one named after the kernel as its distribution names it."""
+    params = module.params
+    if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
+        module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
+                         'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
+                         % (params['initrd'], params['kernel'], target['release'] or 'RELEASE'), **result)
+    result['initrd'] = params['initrd'] or target['initrd']['path']
+    return result['initrd']
+
+
+def refuse_missing_initrd(module, target, initrd, result):
+    """A kernel that needs an initramfs does not boot without one: refuse, or warn with force."""
+    if initrd or not target['initrd']['needed']:
+        return
+    text = kexec.initrd_missing_text(module.params['kernel'], target['release'], target['initrd']['candidates'])
+    if not module.params['force']:
+        module.fail_json(msg='refusing to stage %s; or set force: true to stage it anyway' % text, **result)
+    module.warn('staging %s anyway (force): it will not find its root filesystem' % text)
+
+
 def stage(module, host):
     params = module.params
     # Until it is staged, "loaded" tells what a failure leaves: whatever was staged before.
@@ -321,15 +363,12 @@ def stage(module, host):
         target = hostfacts.target(host, params['kernel'])
     except KernelImageError as exc:
         module.fail_json(msg='kernel: %s' % exc, **result)
-    if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
-        module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
-                         'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
-                         % (params['initrd'], params['kernel'], target['release'] or 'RELEASE'), **result)
+    initrd = paired_initrd(module, host, target, result)
     facts = hostfacts.kexec_facts(host)
     reasons = readiness.target_reasons(hostfacts.running_kernel(host), target)
     result.update(release=target['release'], cmdline=cmdline, target=hostfacts.public_target(target),
                   compatible=not reasons, target_reasons=reasons,
-                  argv=kexec.load_argv(kexec_path(facts), params['kernel'], params['initrd'], cmdline))
+                  argv=kexec.load_argv(kexec_path(facts), params['kernel'], initrd, cmdline))
     if reasons and not params['force']:
         module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
                          'Fix: %s; or set force: true to stage it anyway' % (
@@ -337,9 +376,10 @@ def stage(module, host):
                              '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
     for found in reasons:
         module.warn('staging %s anyway (force): %s' % (params['kernel'], found['message']))
+    refuse_missing_initrd(module, target, initrd, result)
     try:
-        wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), params['initrd'],
-                                   kexec.file_sha256(host.path(params['initrd'])) if params['initrd'] else None,
+        wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), initrd,
+                                   kexec.file_sha256(host.path(initrd)) if initrd else None,
                                    cmdline, target['release'], now())
     except OSError as exc:
         module.fail_json(msg='cannot read %s: %s; run with root privileges (become: true) or make it readable'

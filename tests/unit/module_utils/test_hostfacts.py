@@ -38,7 +38,7 @@ def host(root):
 
 def test_gather_ready_host(host, root):
     facts = hostfacts.gather(host)
-    assert sorted(facts) == ['cmdline', 'device', 'kernel', 'kexec', 'kho', 'systemd']
+    assert sorted(facts) == ['cmdline', 'device', 'kernel', 'kernels', 'kexec', 'kho', 'systemd']
     assert facts['kernel'] == {
         'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
         'config': facts['kernel']['config'], 'config_error': None, 'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
@@ -47,7 +47,9 @@ def test_gather_ready_host(host, root):
     assert facts['cmdline'] == {'raw': trees.LUO_CMDLINE, 'liveupdate': 'on', 'kho': 'on', 'kho_scratch': None}
     assert facts['device'] == {'path': '/dev/liveupdate', 'present': True, 'char_device': True, 'major_minor': '1:3',
                                'probe': None}
-    assert facts['kho'] == {'enabled': True, 'incoming': False}
+    assert facts['kho'] == dict(NOTHING_IN_THE_LOG, enabled=True, incoming=False, evidence='KExecCount',
+                                kernel_log_error='cannot read the kernel log /dev/kmsg: No such file or directory')
+    assert facts['kernels'] == [{'release': '7.2.13', 'image': '/boot/vmlinuz-7.2.13'}]
     assert facts['kexec'] == {'path': '/usr/sbin/kexec', 'version': 'kexec-tools 2.0.32', 'file_load_supported': True,
                               'loaded': False, 'load_disabled': False, 'lockdown': 'none'}
     assert facts['systemd'] == {'version': 262, 'fdstore_preserve_supported': True, 'luo_session_supported': True,
@@ -232,15 +234,70 @@ KHO_ON = {'kho': 'on'}
 NO_COUNT = {'kexec_count': None}
 
 
+NOTHING_IN_THE_LOG = {'previous_release': None, 'count': None, 'liveupdate_number': None}
+# /dev/kmsg records as the kernel hands them out: "PRIO,SEQ,USEC,FLAGS;MESSAGE", dictionary lines indented.
+KMSG_LIVE_UPDATE = '''6,0,0,-;Linux version 7.3.4 (root@vm) #1 SMP PREEMPT_DYNAMIC
+6,1,0,-;Command line: root=/dev/vda1 console=ttyS0 liveupdate=on kho=on
+6,2,0,-;KHO: found kexec handover data.
+6,3,0,-;KHO: exec from: 7.2.13 (count 1)
+6,4,0,-;luo: Retrieved live update data, liveupdate number: 1
+6,5,201,-;virtio_blk virtio1: [vda] 4194304 512-byte logical blocks
+ SUBSYSTEM=virtio
+ DEVICE=+virtio:virtio1
+'''
+KMSG_COLD_BOOT = '''6,0,0,-;Linux version 7.2.13 (root@vm) #1 SMP PREEMPT_DYNAMIC
+6,1,0,-;Command line: root=/dev/vda1 console=ttyS0 liveupdate=on kho=on
+6,2,1200,-;clocksource: tsc: mask: 0xffffffffffffffff
+'''
+KMSG_WITHOUT_ITS_START = '''6,5120,81000000,-;systemd[1]: Started demo.service.
+'''
+
+
 def test_kho_incoming_from_debugfs(host, root):
     os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/in'))
     os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/out'))
-    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 0}) == {'enabled': True, 'incoming': True}
+    facts = hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 0})
+    assert (facts['enabled'], facts['incoming'], facts['evidence']) == (True, True, 'debugfs')
 
 
 def test_kho_not_incoming_from_debugfs(host, root):
     os.makedirs(os.path.join(root, 'sys/kernel/debug/kho/out'))
-    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 3}) == {'enabled': True, 'incoming': False}
+    facts = hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 3})
+    assert (facts['enabled'], facts['incoming'], facts['evidence']) == (True, False, 'debugfs')
+
+
+def test_kho_incoming_from_the_kernel_log(host, root):
+    trees.write(root, '/dev/kmsg', KMSG_LIVE_UPDATE)
+    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, NO_COUNT) == {
+        'enabled': True, 'incoming': True, 'evidence': 'kernel log', 'previous_release': '7.2.13', 'count': 1,
+        'liveupdate_number': 1, 'kernel_log_error': None}
+
+
+def test_kho_not_incoming_from_a_whole_kernel_log(host, root):
+    trees.write(root, '/dev/kmsg', KMSG_COLD_BOOT)
+    # KExecCount counts any kexec, with or without state: the log is the better witness.
+    assert hostfacts.kho_facts(host, KERNEL, KHO_ON, {'kexec_count': 2}) == dict(
+        NOTHING_IN_THE_LOG, enabled=True, incoming=False, evidence='kernel log', kernel_log_error=None)
+
+
+def test_kernel_log_without_its_start_proves_nothing(host, root):
+    trees.write(root, '/dev/kmsg', KMSG_WITHOUT_ITS_START)
+    facts = hostfacts.kho_facts(host, KERNEL, KHO_ON, NO_COUNT)
+    assert (facts['incoming'], facts['evidence'], facts['kernel_log_error']) == (None, None, None)
+
+
+def test_kernel_log_that_cannot_be_read(host, root):
+    facts = hostfacts.kho_facts(host, KERNEL, KHO_ON, NO_COUNT)
+    assert facts['kernel_log_error'] == 'cannot read the kernel log /dev/kmsg: No such file or directory'
+    assert facts['incoming'] is None
+
+
+def test_kernel_log_handover_reads_the_lines_of_kho_and_luo():
+    assert hostfacts.kernel_log_handover(KMSG_LIVE_UPDATE) == {
+        'handover': True, 'complete': True, 'previous_release': '7.2.13', 'count': 1, 'liveupdate_number': 1}
+    assert hostfacts.kernel_log_handover(KMSG_COLD_BOOT) == dict(NOTHING_IN_THE_LOG, handover=False, complete=True)
+    assert hostfacts.kernel_log_handover(KMSG_WITHOUT_ITS_START) == dict(NOTHING_IN_THE_LOG, handover=False, complete=False)
+    assert hostfacts.kernel_log_handover('') == dict(NOTHING_IN_THE_LOG, handover=False, complete=False)
 
 
 @pytest.mark.parametrize('count, params, incoming', [
@@ -259,6 +316,68 @@ def test_kho_incoming_from_kexec_count(host, count, params, incoming):
 ])
 def test_kho_enabled(host, kernel, params, enabled):
     assert hostfacts.kho_facts(host, kernel, params, NO_COUNT)['enabled'] is enabled
+
+
+# --- installed kernels ---
+
+def test_installed_kernels_newest_first(host, root):
+    for path in ('/boot/vmlinuz-7.3.4', '/usr/lib/modules/7.10.1/vmlinuz', '/usr/lib/modules/7.3.4/vmlinuz',
+                 '/lib/modules/7.9.2/vmlinuz', '/boot/Image-7.3.10', '/boot/vmlinuz.old', '/boot/vmlinuz-',
+                 '/boot/config-7.11.0'):
+        trees.write(root, path, b'')
+    os.makedirs(os.path.join(root, 'boot/vmlinuz-7.12.0'))
+    assert hostfacts.installed_kernels(host) == [
+        {'release': '7.10.1', 'image': '/usr/lib/modules/7.10.1/vmlinuz'},
+        {'release': '7.9.2', 'image': '/lib/modules/7.9.2/vmlinuz'},
+        {'release': '7.3.10', 'image': '/boot/Image-7.3.10'},
+        {'release': '7.3.4', 'image': '/boot/vmlinuz-7.3.4'},
+        {'release': '7.2.13', 'image': '/boot/vmlinuz-7.2.13'},
+    ]
+
+
+def kernels(*releases):
+    return [{'release': release, 'image': '/boot/vmlinuz-%s' % release} for release in releases]
+
+
+@pytest.mark.parametrize('installed, running, chosen', [
+    (('7.2.13', '7.3.4'), '7.3.4', None),
+    (('7.3.4',), '7.3.4', None),
+    ((), '7.3.4', None),
+    (('7.2.13', '7.3.4', '7.10.0', '7.9.9'), '7.3.4', '7.10.0'),
+    (('7.3.4', '7.3.4+deb14-cloud-amd64'), '7.3.4', '7.3.4+deb14-cloud-amd64'),
+    (('7.2.13+deb14-cloud-amd64', '7.3.4+deb14-cloud-amd64'), '7.3.4+deb14-cloud-amd64', None),
+])
+def test_newest_newer_kernel_never_goes_back(installed, running, chosen):
+    found = hostfacts.newest_newer_kernel(kernels(*installed), running)
+    assert (found and found['release']) == chosen
+
+
+def test_release_order_is_the_boot_loaders():
+    releases = ['7.9.1', '7.10.0', '7.2.13', '7.3.4+deb14-cloud-amd64']
+    assert sorted(releases, key=hostfacts.release_key) == ['7.2.13', '7.3.4+deb14-cloud-amd64', '7.9.1', '7.10.0']
+
+
+# --- the initramfs of a target ---
+
+MODULAR = 'CONFIG_MODULES=y\nCONFIG_BLK_DEV_INITRD=y\n'
+
+
+def test_target_without_initrd_that_needs_none(host, root):
+    facts = hostfacts.target(host, trees.install_kernel(root, '7.3.4'))
+    assert facts['initrd'] == {'path': None, 'needed': False, 'candidates': [
+        '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']}
+
+
+def test_target_with_its_initrd(host, root):
+    path = trees.install_kernel(root, '7.3.4', config=trees.config_text('7.3.4') + MODULAR)
+    trees.write(root, '/boot/initramfs-7.3.4.img', b'070701')
+    assert hostfacts.target(host, path)['initrd'] == {'path': '/boot/initramfs-7.3.4.img', 'needed': True, 'candidates': [
+        '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']}
+
+
+def test_target_whose_config_is_unknown_may_need_an_initrd(host, root):
+    facts = hostfacts.target(host, trees.install_kernel(root, '7.3.4', config=False))
+    assert facts['initrd']['needed'] is None
 
 
 # --- kexec ---
@@ -388,7 +507,9 @@ def test_target_with_config_beside_it(host, root):
     assert hostfacts.target(host, path) == {
         'path': '/boot/vmlinuz-7.3.4', 'release': '7.3.4', 'compression': 'gzip', 'payload_readable': True,
         'payload_reason': None, 'config_source': '/boot/config-7.3.4',
-        'config': hostfacts.target(host, path)['config'], 'page_size': 4096, 'abi': LAB_ABI}
+        'config': hostfacts.target(host, path)['config'], 'page_size': 4096, 'abi': LAB_ABI,
+        'initrd': {'path': None, 'needed': False, 'candidates': [
+            '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']}}
 
 
 def test_target_with_embedded_config(host, root):

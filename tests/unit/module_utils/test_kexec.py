@@ -329,3 +329,42 @@ def test_remove_record(tmp_path):
     assert kexec.remove_record(path) is True
     assert not os.path.exists(path)
     assert kexec.remove_record(path) is False
+
+
+# --- the initramfs of a kernel ---
+
+@pytest.mark.parametrize('kernel, release, candidates', [
+    ('/boot/vmlinuz-7.3.4', '7.3.4', ['/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']),
+    ('/usr/lib/modules/7.3.4/vmlinuz', '7.3.4',
+     ['/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']),
+    ('/boot/0123abcd/7.3.4/linux', '7.3.4',
+     ['/boot/0123abcd/7.3.4/initrd', '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']),
+    ('/srv/vmlinuz-7.3.4-luo', '7.3.4',
+     ['/srv/initrd.img-7.3.4', '/srv/initramfs-7.3.4.img', '/srv/initrd-7.3.4',
+      '/srv/initrd.img-7.3.4-luo', '/srv/initramfs-7.3.4-luo.img', '/srv/initrd-7.3.4-luo',
+      '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4',
+      '/boot/initrd.img-7.3.4-luo', '/boot/initramfs-7.3.4-luo.img', '/boot/initrd-7.3.4-luo']),
+    ('/boot/vmlinuz-7.3.4', None, ['/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']),
+    ('/srv/kernel.bin', None, []),
+])
+def test_initrd_candidates_follow_the_distributions(kernel, release, candidates):
+    assert kexec.initrd_candidates(kernel, release) == candidates
+
+
+@pytest.mark.parametrize('config, needed', [
+    ({'MODULES': 'y', 'BLK_DEV_INITRD': 'y'}, True),
+    ({'MODULES': 'n', 'BLK_DEV_INITRD': 'y'}, False),
+    ({'BLK_DEV_INITRD': 'y'}, False),
+    ({'MODULES': 'y', 'BLK_DEV_INITRD': 'n'}, False),
+    (None, None),
+    ({}, None),
+])
+def test_initrd_needed_by_kernels_with_modules(config, needed):
+    assert kexec.initrd_needed(config) is needed
+
+
+def test_initrd_missing_text_names_the_paths_and_the_fix():
+    text = kexec.initrd_missing_text('/boot/vmlinuz-7.3.4', '7.3.4', ['/boot/initrd.img-7.3.4', '/boot/initrd-7.3.4'])
+    assert text.startswith('/boot/vmlinuz-7.3.4 (release 7.3.4) without an initramfs: it has loadable modules')
+    assert 'none at /boot/initrd.img-7.3.4, /boot/initrd-7.3.4' in text
+    assert 'update-initramfs -c -k 7.3.4' in text and 'dracut --kver 7.3.4' in text and 'initrd: PATH' in text

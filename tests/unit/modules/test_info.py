@@ -69,7 +69,10 @@ def test_ready_host(root, check):
     assert result['cmdline'] == {'raw': trees.LUO_CMDLINE, 'liveupdate': 'on', 'kho': 'on', 'kho_scratch': None}
     assert result['device'] == {'path': '/dev/liveupdate', 'present': True, 'char_device': True, 'major_minor': '1:3',
                                 'probe': None}
-    assert result['kho'] == {'enabled': True, 'incoming': False}
+    assert result['kho'] == {'enabled': True, 'incoming': False, 'evidence': 'KExecCount', 'previous_release': None,
+                             'count': None, 'liveupdate_number': None,
+                             'kernel_log_error': 'cannot read the kernel log /dev/kmsg: No such file or directory'}
+    assert result['kernels'] == [{'release': '7.2.13', 'image': '/boot/vmlinuz-7.2.13'}]
     assert result['kexec'] == {'path': '/usr/sbin/kexec', 'version': 'kexec-tools 2.0.32', 'file_load_supported': True,
                                'loaded': False, 'load_disabled': False, 'lockdown': 'none'}
     assert result['systemd'] == {'version': 262, 'fdstore_preserve_supported': True, 'luo_session_supported': True,
@@ -85,9 +88,24 @@ def test_ready_host_after_a_live_update(root, check):
     trees.install_systemctl(root, show=trees.SHOW_AFTER_LIVE_UPDATE)
     result = check()
     assert result['ready'] is True
-    assert result['kho'] == {'enabled': True, 'incoming': True}
+    assert (result['kho']['incoming'], result['kho']['evidence']) == (True, 'KExecCount')
     assert result['systemd']['kexec_count'] == 1
     assert result['systemd']['last_live_update_ms']['kexec'] == 344.444
+
+
+def test_handover_from_the_kernel_log(root, check):
+    trees.install_systemctl(root, show=trees.SHOW_AFTER_LIVE_UPDATE)
+    trees.write(root, '/dev/kmsg', '6,0,0,-;Linux version 7.2.13\n6,8,0,-;KHO: found kexec handover data.\n'
+                                   '6,9,0,-;KHO: exec from: 7.2.12 (count 3)\n'
+                                   '6,10,0,-;luo: Retrieved live update data, liveupdate number: 3\n')
+    result = check()
+    assert result['kho'] == {'enabled': True, 'incoming': True, 'evidence': 'kernel log', 'previous_release': '7.2.12',
+                             'count': 3, 'liveupdate_number': 3, 'kernel_log_error': None}
+
+
+def test_installed_kernels(root, check):
+    trees.install_kernel(root, '7.3.4')
+    assert [kernel['release'] for kernel in check()['kernels']] == ['7.3.4', '7.2.13']
 
 
 def test_ready_host_with_kho_on_by_default(root, check):
@@ -315,7 +333,9 @@ def test_target_compatible(root, check):
     assert result['compatible'] is True and result['target_reasons'] == []
     assert result['target'] == {
         'path': TARGET, 'release': '7.3.4', 'compression': 'gzip', 'payload_readable': True, 'payload_reason': None,
-        'config_source': '/boot/config-7.3.4', 'abi': LAB_ABI, 'options': result['kernel']['options']}
+        'config_source': '/boot/config-7.3.4', 'abi': LAB_ABI, 'options': result['kernel']['options'],
+        'initrd': {'path': None, 'needed': False,
+                   'candidates': ['/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', '/boot/initrd-7.3.4']}}
     assert result['ready'] is True
 
 
@@ -563,6 +583,8 @@ def test_lab_kernel_7_2_to_7_3(lab_host, check):
     assert result['ready'] is True and result['kernel']['abi'] == LAB_ABI
     assert result['compatible'] is True and result['target_reasons'] == []
     assert (result['target']['release'], result['target']['abi']) == ('7.3.4', LAB_ABI)
+    # Everything built in: the lab kernels boot without an initramfs.
+    assert result['target']['initrd']['needed'] is False
 
 
 @pytest.fixture(scope='session')
@@ -596,6 +618,9 @@ def test_stock_kernel_is_not_compatible(lab_host, check, stock_kernel):
     assert result['target']['config_source'] == '/usr/lib/modules/%s/config' % release
     assert result['target']['options']['LIVEUPDATE'] == 'n'
     assert result['target']['abi'] == {'kho': None, 'luo': None, 'memfd': None}
+    # A distribution kernel loads its drivers from the initramfs, and none is installed here.
+    assert result['target']['initrd'] == {'path': None, 'needed': True, 'candidates': [
+        '/boot/initrd.img-%s' % release, '/boot/initramfs-%s.img' % release, '/boot/initrd-%s' % release]}
     assert ids(result['target_reasons']) == [
         'target-config-kexec-handover', 'target-config-liveupdate', 'target-config-liveupdate-memfd',
         'target-abi-missing-luo', 'target-abi-missing-kho', 'target-abi-missing-memfd']

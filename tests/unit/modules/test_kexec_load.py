@@ -154,11 +154,75 @@ def test_reuse_cmdline_true_is_the_default(root, run_module):
 
 
 def test_without_initrd(root, run_module):
+    os.unlink(os.path.join(root, INITRD.lstrip('/')))
     result = run_module(kexec_load.main, {'kernel': KERNEL})
     assert not result.failed, result
     assert result['initrd'] is None
     assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--command-line=' + REUSED]
     assert record(root)['initrd'] is None and record(root)['initrd_sha256'] is None
+
+
+MODULAR_CONFIG = kb.CONFIG_TEXT + 'CONFIG_MODULES=y\nCONFIG_BLK_DEV_INITRD=y\n'
+
+
+def test_initrd_is_paired_with_the_kernel_by_its_debian_name(root, run_module):
+    result = run_module(kexec_load.main, {'kernel': KERNEL})
+    assert not result.failed, result
+    assert result['initrd'] == INITRD
+    assert result['argv'] == ['/usr/sbin/kexec', '-s', '-l', KERNEL, '--initrd=' + INITRD, '--command-line=' + REUSED]
+    assert record(root)['initrd'] == INITRD
+
+
+def test_initrd_is_paired_by_the_fedora_name(root, run_module):
+    os.unlink(os.path.join(root, INITRD.lstrip('/')))
+    write(root, '/boot/initramfs-7.3.4.img', b'070701' + b'\0' * 100)
+    result = run_module(kexec_load.main, {'kernel': KERNEL}, check_mode=True)
+    assert result['initrd'] == '/boot/initramfs-7.3.4.img'
+    assert '--initrd=/boot/initramfs-7.3.4.img' in result['argv']
+
+
+def test_initrd_is_paired_in_the_kernel_install_layout(root, run_module):
+    os.unlink(os.path.join(root, INITRD.lstrip('/')))
+    write(root, '/boot/0123abcd/7.3.4/linux', image(TARGET))
+    write(root, '/boot/0123abcd/7.3.4/initrd', b'070701' + b'\0' * 100)
+    result = run_module(kexec_load.main, {'kernel': '/boot/0123abcd/7.3.4/linux'}, check_mode=True)
+    assert not result.failed, result
+    assert result['initrd'] == '/boot/0123abcd/7.3.4/initrd'
+
+
+def test_given_initrd_wins_over_the_paired_one(root, run_module):
+    write(root, '/boot/custom.img', b'070701' + b'\0' * 100)
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'initrd': '/boot/custom.img'}, check_mode=True)
+    assert result['initrd'] == '/boot/custom.img'
+
+
+def test_modular_kernel_without_initrd_is_refused(root, run_module):
+    install_kernel(root, TARGET, config=MODULAR_CONFIG)
+    os.unlink(os.path.join(root, INITRD.lstrip('/')))
+    result = run_module(kexec_load.main, {'kernel': KERNEL})
+    assert result.failed
+    assert result['msg'].startswith('refusing to stage /boot/vmlinuz-7.3.4 (release 7.3.4) without an initramfs')
+    for word in ('CONFIG_MODULES=y', '/boot/initrd.img-7.3.4', '/boot/initramfs-7.3.4.img', 'update-initramfs',
+                 'dracut', 'initrd: PATH'):
+        assert word in result['msg']
+    assert result['target']['initrd'] == {'path': None, 'needed': True, 'candidates': result['target']['initrd']['candidates']}
+    assert_untouched(root)
+
+
+def test_modular_kernel_with_its_initrd_is_staged(root, run_module):
+    install_kernel(root, TARGET, config=MODULAR_CONFIG)
+    result = run_module(kexec_load.main, {'kernel': KERNEL})
+    assert not result.failed, result
+    assert result['initrd'] == INITRD
+
+
+def test_modular_kernel_without_initrd_with_force_is_staged_with_a_warning(root, run_module):
+    install_kernel(root, TARGET, config=MODULAR_CONFIG)
+    os.unlink(os.path.join(root, INITRD.lstrip('/')))
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'force': True})
+    assert not result.failed, result
+    assert result['initrd'] is None
+    assert any('without an initramfs' in warning['event']['msg'] for warning in result['warnings'])
 
 
 def test_cmdline_of_its_own_with_append_and_remove(root, run_module):
