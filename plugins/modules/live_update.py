@@ -14,14 +14,25 @@ description:
   - "Preflight: M(luo.liveupdate.info) on the host and the target kernel: the host must be ready (LUO kernel booted
     with C(liveupdate=on kho=on), C(/dev/liveupdate), kexec with C(kexec_file_load), systemd >= 261) and the target
     compatible (LUO, KHO and memfd config, identical ABI strings, same page size). The units in O(verify_units) must be
-    loaded and active; their fd store entries are recorded."
-  - "Stage: M(luo.liveupdate.kexec_load) loads the target with C(kexec_file_load), making sure the next command line has
-    C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd stores marked
-    C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that follows is expected."
+    loaded and active; their fd store entries are recorded. A target that needs an initramfs (a kernel with loadable
+    modules) and has none is refused, and so is a host where nothing could tell the live update from a cold reboot
+    afterwards (neither systemd's C(KExecCount) nor the kernel log can be read)."
+  - "Stage: M(luo.liveupdate.kexec_load) loads the target and its initramfs with C(kexec_file_load), making sure the
+    next command line has C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd
+    stores marked C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that
+    follows is expected; a C(systemctl kexec) that fails while the host stays up fails the task at once, with
+    systemctl's message, and the staged kernel is unloaded again; so does an old boot that still answers with
+    systemd not stopping it (the kexec job failed)."
   - "Wait: the host's boot id is polled with short connect timeouts and a capped back-off until it changes, then
     systemd is given the rest of O(reboot_timeout) to finish starting units (C(systemctl is-system-running --wait))."
-  - "Verify: the running release is the target's, systemd's C(KExecCount) went up by one, every unit in
+  - "Verify: the new boot is the live update and not a cold reboot, proven by systemd's C(KExecCount) (one more,
+    systemd >= 262) and by the kernel log of the new boot (C(KHO: found kexec handover data), C(KHO: exec from:
+    RELEASE (count N)) naming the kernel that ran before, C(luo: Retrieved live update data)); anything against it,
+    or nothing for it, fails the task (RV(handover)). Then the running release is the target's, every unit in
     O(verify_units) is active with the same fd store entry names, and O(test_command) succeeds."
+  - "After the kexec, connection failures are retried with back-off until O(reboot_timeout) runs out; then the task
+    fails with the phase reached and the last error."
+  - "Every failure returns RV(phase) and RV(reason)."
   - "If anything fails before the kexec, the staged kernel is unloaded and the host keeps running untouched."
   - This module is an action plugin; it runs on the controller and drives the host through its connection.
 author:
@@ -47,11 +58,20 @@ options:
   kernel:
     description:
       - Path on the host of the target kernel image.
-      - When not given, the newest C(/boot/vmlinuz-RELEASE) that is not the running release is chosen, and the result
-        says which in RV(kernel_chosen).
+      - When not given, the newest installed kernel (C(/boot/vmlinuz-RELEASE), C(/boot/Image-RELEASE),
+        C(/usr/lib/modules/RELEASE/vmlinuz)) whose release is newer than the running one is chosen, and the result says
+        which in RV(kernel_chosen). Releases are ordered as the boot loader orders them (numbers as numbers).
+      - When no installed kernel is newer, nothing is done and the task is ok and unchanged with RV(current=true), the
+        host is current. A default never goes back to an older or the same kernel; give O(kernel) for that.
     type: path
   initrd:
-    description: Path on the host of the target's initramfs, if it needs one.
+    description:
+      - Path on the host of the target's initramfs.
+      - When not given, the initramfs named after the target as its distribution names it is staged with it
+        (C(/boot/initrd.img-RELEASE), C(/boot/initramfs-RELEASE.img), C(/boot/initrd-RELEASE), or C(initrd) beside a
+        kernel-install C(linux)), see M(luo.liveupdate.kexec_load).
+      - A target built with loadable modules (C(CONFIG_MODULES=y)) that has none is refused before anything is staged,
+        unless O(force=true). Kernels with everything built in boot without one.
     type: path
   cmdline:
     description:
@@ -73,7 +93,8 @@ options:
     elements: str
   force:
     description:
-      - Stage a target that the compatibility check refuses (for example one whose ABI strings cannot be read).
+      - Stage a target that the compatibility check refuses (for example one whose ABI strings cannot be read), or one
+        that needs an initramfs that was not found.
       - A C(luo) ABI mismatch panics the new kernel at boot and a C(kho) mismatch drops the state; use with care.
     type: bool
     default: false
@@ -96,6 +117,8 @@ options:
     default: 10
 notes:
   - The host must use systemd as PID 1. C(systemctl kexec) is dispatched with C(--no-block).
+  - Reading the kernel log (C(/dev/kmsg)) needs root (C(become)) when C(kernel.dmesg_restrict=1); with systemd 261,
+    which has no C(KExecCount), it is the only proof of the handover.
   - Blackout phases come from the shutdown timestamps systemd restores after a live update (systemd >= 262).
 seealso:
   - module: luo.liveupdate.info
@@ -104,9 +127,14 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Live update to the newest installed kernel
+- name: Live update to the newest installed kernel, if one is newer than the running one
   luo.liveupdate.live_update:
   register: update
+
+- name: Say which hosts were current already
+  ansible.builtin.debug:
+    msg: "{{ update.msg }}"
+  when: update.current
 
 - name: Live update to a given kernel, proving that the database kept its memory
   luo.liveupdate.live_update:
@@ -126,7 +154,7 @@ EXAMPLES = r'''
 RETURN = r'''
 kernel_before:
   description: Release running before.
-  returned: always
+  returned: when the preflight read it
   type: str
   sample: 7.2.13
 kernel_target:
@@ -139,6 +167,64 @@ kernel_after:
   returned: after the kexec
   type: str
   sample: 7.3.4
+current:
+  description:
+    - True when O(kernel) was not given and no installed kernel is newer than the running one; then nothing was done,
+      C(msg) says so and lists the installed releases.
+  returned: when the preflight got that far
+  type: bool
+  sample: false
+initrd:
+  description: The initramfs staged with the target, null when none.
+  returned: after the preflight
+  type: str
+  sample: /boot/initrd.img-7.3.4
+handover:
+  description: How the new boot was told from a cold reboot.
+  returned: after the kexec
+  type: dict
+  contains:
+    live:
+      description: True when proven to be the live update; false when it is not (a cold reboot, or another handover);
+        null when nothing tells.
+      type: bool
+    verdict:
+      description: C(live), C(cold-reboot), C(handover-mismatch) or C(handover-unproven).
+      type: str
+    proof:
+      description: The witnesses that agree, among C(kexec_count) (KExecCount one more), C(kernel_log) (the KHO and LUO
+        lines of the new boot) and C(debugfs) (C(/sys/kernel/debug/kho/in)).
+      type: list
+      elements: str
+    against:
+      description: What contradicts a live update, as sentences.
+      type: list
+      elements: str
+    kexec_count_before:
+      description: systemd's KExecCount before, null without one (systemd 261).
+      type: int
+    kexec_count_after:
+      description: systemd's KExecCount on the new boot, null without one.
+      type: int
+    previous_release:
+      description: The release KHO says the new kernel was started from (C(KHO exec from)), null when not logged.
+      type: str
+    kho_count:
+      description: KHO's count of live updates since the last cold boot, null when not logged.
+      type: int
+    liveupdate_number:
+      description: LUO's live update number, null when LUO did not log it.
+      type: int
+  sample:
+    live: true
+    verdict: live
+    proof: [kexec_count, kernel_log]
+    against: []
+    kexec_count_before: 0
+    kexec_count_after: 1
+    previous_release: 7.2.13
+    kho_count: 1
+    liveupdate_number: 1
 kernel_chosen:
   description: The target picked when O(kernel) was not given.
   returned: when O(kernel) was not given
@@ -146,7 +232,7 @@ kernel_chosen:
   sample: /boot/vmlinuz-7.3.4
 target:
   description: Path of the target kernel image.
-  returned: always
+  returned: unless RV(current) is true
   type: str
 cmdline:
   description: Command line the new kernel was started with.
@@ -158,7 +244,7 @@ system_state:
   type: str
   sample: running
 kexec_count:
-  description: systemd's KExecCount after the live update.
+  description: systemd's KExecCount after the live update, null when systemd has none (261).
   returned: after the kexec
   type: int
 restored:
@@ -195,4 +281,24 @@ unstaged:
   description: A kernel staged by this run was unloaded again after a failure before the kexec.
   returned: when a failure followed staging
   type: bool
+phase:
+  description: Where a failure happened, C(preflight), C(stage), C(kexec) (all with the host left as it was), C(wait)
+    (no new boot), C(boot) or C(verify) (on the new boot).
+  returned: on failure
+  type: str
+  sample: verify
+reason:
+  description:
+    - Why it failed, a stable id; C(msg) says it in words, with the fix.
+    - C(preflight) - C(bad-unit), C(info-failed), C(not-ready), C(target-incompatible), C(initrd-missing),
+      C(handover-unprovable), C(verify-unit-missing), C(verify-unit-inactive), C(read-failed), C(connection-lost).
+    - C(stage) - C(stage-failed), C(connection-lost). C(kexec) - C(kexec-failed).
+    - C(wait) - C(no-new-boot), C(kexec-not-started) (the old boot still runs and systemd is not stopping it; the
+      staged kernel is unloaded again).
+    - C(boot) and C(verify) - C(connection-lost), C(read-failed), C(info-failed), C(cold-reboot) (the preserved state
+      was lost), C(handover-mismatch), C(handover-unproven), C(wrong-release), C(unit-not-active),
+      C(fdstore-not-restored), C(test-command-failed); with several, the first.
+  returned: on failure
+  type: str
+  sample: cold-reboot
 '''

@@ -12,8 +12,11 @@ The host is reached through a ``remote`` object:
 - ``remote.reset()``: drop the connection so the next call reconnects;
 - ``remote.clock()`` and ``remote.sleep(seconds)``: monotonic time.
 
-Connection failures while the host is away surface as exceptions from
-``command``; waiting treats every exception as "not back yet".
+Connection failures surface as exceptions from ``command`` and ``module``.
+Before the kexec one stops the update (the host is left as it was); after it,
+every call is retried with back-off until ``reboot_timeout`` runs out. Every
+failure is a LiveUpdateFailed whose result says the ``phase`` reached and the
+``reason``.
 """
 from __future__ import annotations
 
@@ -21,42 +24,42 @@ import json
 import re
 import shlex
 
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec as kexecrules
+
 INFO = 'luo.liveupdate.info'
 KEXEC_LOAD = 'luo.liveupdate.kexec_load'
 BOOT_ID = 'cat /proc/sys/kernel/random/boot_id'
-KEXEC_COUNT = 'systemctl show --property=KExecCount --value'
 # Dispatch the kexec job and return at once: the connection goes down with the host.
 KEXEC_NOW = 'systemctl --no-block kexec'
-LIST_KERNELS = 'ls -1 /boot'
+SYSTEM_STATE = 'systemctl is-system-running'
 # Wait until systemd finished booting (units started, FinishTimestamp set), bounded.
 BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)$')
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
+# A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
+KILLED_BY_SIGNAL = 128
+# How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
+KHO_EVIDENCE = {'kernel log': 'kernel_log', 'debugfs': 'debugfs'}
+NO_KHO_STATE = {'kernel_log': 'the kernel log of the new boot shows no KHO handover',
+                'debugfs': 'the new boot has no /sys/kernel/debug/kho/in: no KHO state came in'}
 
 
 class LiveUpdateFailed(Exception):
-    """The live update stopped; ``result`` holds what is known so far."""
+    """The live update stopped; ``reason`` is a stable id, ``result`` holds what is known so far."""
 
-    def __init__(self, message, result=None):
+    def __init__(self, message, reason='failed', result=None):
         super().__init__(message)
+        self.reason = reason
         self.result = result or {}
 
 
-def version_key(release):
-    """Sort key for kernel releases: numbers compare as numbers ("7.10" > "7.9")."""
-    return [(0, int(part), '') if part.isdigit() else (1, 0, part) for part in re.split(r'[.+~-]', release)]
+class NotYet(Exception):
+    """The host answered, but not with what is waited for."""
 
 
-def newest_other_kernel(listing, running):
-    """From ``ls /boot`` output, the newest vmlinuz-R with R != running; None when there is none."""
-    releases = []
-    for name in listing.split():
-        if name.startswith('vmlinuz-') and name != 'vmlinuz-' + running:
-            releases.append(name[len('vmlinuz-'):])
-    if not releases:
-        return None
-    return '/boot/vmlinuz-' + max(releases, key=version_key)
+class ConnectionLost(Exception):
+    """A module could not be run: the host was unreachable."""
 
 
 def validate_units(units):
@@ -64,7 +67,7 @@ def validate_units(units):
     for unit in units:
         if not isinstance(unit, str) or not UNIT_NAME.match(unit):
             raise LiveUpdateFailed('verify_units entry %r is not a unit name: give full names such as "myapp.service"'
-                                   % (unit,))
+                                   % (unit,), 'bad-unit')
     return list(units)
 
 
@@ -72,6 +75,104 @@ def parse_fdstore_names(text):
     """Sorted FDNAMEs from ``systemd-analyze fdstore UNIT --json=short``."""
     entries = json.loads(text or '[]')
     return sorted(entry.get('fdname') or '' for entry in entries)
+
+
+def handover_witnesses(info):
+    """What will be able to prove the next boot was a live update: systemd's KExecCount, the kernel log."""
+    witnesses = []
+    if (info.get('systemd') or {}).get('kexec_count') is not None:
+        witnesses.append('kexec_count')
+    if (info.get('kho') or {}).get('kernel_log_error') is None:
+        witnesses.append('kernel_log')
+    return witnesses
+
+
+def kho_count_of(kho):
+    """KHO's count of live updates since the last cold boot for a boot with these kho facts; None when unknown."""
+    if kho.get('incoming') is False:
+        return 0
+    return kho.get('count') if kho.get('incoming') else None
+
+
+def judge_handover(before, after):
+    """Whether the new boot (``after``: its info) is the live update from ``before``, and what proves it.
+
+    Returns the ``handover`` result: ``live`` (True, False, None when nothing tells), ``proof`` (the
+    witnesses that agree: kexec_count, kernel_log, debugfs), ``against`` (what disagrees), ``verdict``
+    (live, cold-reboot, handover-mismatch, handover-unproven) and the counts read.
+    """
+    count_before, count_after = before['kexec_count'], (after.get('systemd') or {}).get('kexec_count')
+    kho = after.get('kho') or {}
+    proof, cold, mismatch = [], [], []
+    if count_before is not None and count_after is not None:
+        text = 'KExecCount is %s, expected %s' % (count_after, count_before + 1)
+        if count_after == count_before + 1:
+            proof.append('kexec_count')
+        else:
+            (cold if count_after == 0 else mismatch).append(text)
+    witness = KHO_EVIDENCE.get(kho.get('evidence'))
+    if witness and kho.get('incoming') is False:
+        # After a counted kexec, no state means a kexec without KHO, not a cold boot.
+        (mismatch if proof else cold).append(NO_KHO_STATE[witness])
+    elif witness and kho.get('incoming'):
+        wrong = _kho_mismatches(before, kho)
+        mismatch.extend(wrong)
+        if not wrong:
+            proof.append(witness)
+    verdict, live = _verdict(proof, cold, mismatch)
+    return {'live': live, 'verdict': verdict, 'proof': proof, 'against': cold + mismatch,
+            'kexec_count_before': count_before, 'kexec_count_after': count_after,
+            'previous_release': kho.get('previous_release'), 'kho_count': kho.get('count'),
+            'liveupdate_number': kho.get('liveupdate_number')}
+
+
+def _verdict(proof, cold, mismatch):
+    """(verdict, live): anything against wins over any proof; no proof at all proves nothing."""
+    if cold:
+        return 'cold-reboot', False
+    if mismatch:
+        return 'handover-mismatch', False
+    if proof:
+        return 'live', True
+    return 'handover-unproven', None
+
+
+def _kho_mismatches(before, kho):
+    """How the KHO state that came in does not fit a handover from the kernel that ran before."""
+    found = []
+    if kho.get('previous_release') not in (None, before['release']):
+        found.append('the kernel log says KHO exec from %s, not from the running %s' % (kho['previous_release'], before['release']))
+    if None not in (kho.get('count'), before['kho_count']) and kho['count'] != before['kho_count'] + 1:
+        found.append('KHO counts %s live updates, expected %s' % (kho['count'], before['kho_count'] + 1))
+    if kho.get('evidence') == 'kernel log' and kho.get('liveupdate_number') is None:
+        found.append('LUO did not take the handed-over state (no "luo: Retrieved live update data" line in the kernel log)')
+    return found
+
+
+def refuse_units_not_running(states):
+    """Every unit to verify must be loaded and active before, or its coming back proves nothing."""
+    for unit, state in states.items():
+        if state['load_state'] != 'loaded':
+            raise LiveUpdateFailed('preflight: verify unit %s is %s on the host: check the name (systemctl '
+                                   'list-units) or drop it from verify_units' % (unit, state['load_state']),
+                                   'verify-unit-missing')
+        if state['active_state'] != 'active':
+            raise LiveUpdateFailed('preflight: verify unit %s is %s, not active: start it first, or it cannot '
+                                   'be proven to come back' % (unit, state['active_state']), 'verify-unit-inactive')
+
+
+def handover_problem(handover):
+    """The verify problem (reason, text) of a handover that is not the live update; None when it is."""
+    against = '; '.join(handover['against'])
+    if handover['verdict'] == 'cold-reboot':
+        return 'cold-reboot', ('the host rebooted cold (%s): the preserved state was lost; the console log tells why '
+                               '(a kexec that fails falls back to a reboot)' % against)
+    if handover['verdict'] == 'handover-mismatch':
+        return 'handover-mismatch', 'the new boot did not take the state over from this live update (%s)' % against
+    if handover['verdict'] == 'handover-unproven':
+        return 'handover-unproven', ('nothing proves the new boot was the live update (no KExecCount, no KHO lines in the '
+                                     'kernel log): treat the preserved state as lost')
+    return None
 
 
 class LiveUpdate:
@@ -84,152 +185,252 @@ class LiveUpdate:
         self.log = log or (lambda message: None)
         self.result = {'changed': False}
         self.staged = False
+        self.phase = 'preflight'
+        self.deadline = None  # set at the kexec: from then on, calls are retried until it
 
     # --- steps ------------------------------------------------------------
 
     def run(self):
-        """Do the whole live update; returns the result or raises LiveUpdateFailed."""
+        """Do the whole live update; returns the result or raises LiveUpdateFailed with phase and reason."""
+        try:
+            return self.steps()
+        except LiveUpdateFailed as exc:
+            exc.result = dict(self.result, **exc.result)
+            exc.result.setdefault('phase', self.phase)
+            exc.result.setdefault('reason', exc.reason)
+            raise
+
+    def steps(self):
         started = self.remote.clock()
         units = validate_units(self.params.get('verify_units') or [])
-        try:
-            before = self.preflight(units)
-            if self.check_mode:
-                self.result.update(plan=self.plan(before))
-                return self.result
-            self.stage()
-        except LiveUpdateFailed as exc:
-            self.unstage()
-            exc.result = dict(self.result, **exc.result)
-            raise
+        before = self.until_kexec(units)
+        if before is None:
+            return self.result
         kexec_at = self.remote.clock()
-        self.kexec()
         self.wait_for_new_boot(before['boot_id'], kexec_at)
-        self.wait_for_boot_finished(kexec_at)
-        self.verify(before, units)
-        self.report(before, started)
+        self.wait_for_boot_finished()
+        after = self.verify(before, units)
+        self.report(before, after, started)
         return self.result
 
+    def until_kexec(self, units):
+        """Preflight, stage and kexec; any failure unloads what was staged and leaves the host as it was.
+
+        Returns what must be true again afterwards, or None when there is nothing (more) to do.
+        """
+        try:
+            before = self.preflight(units)
+            if before is None:
+                return None
+            if self.check_mode:
+                self.result['plan'] = self.plan(before)
+                return None
+            self.stage()
+            self.kexec(before)
+            return before
+        except LiveUpdateFailed as exc:
+            raise self.unstaged(exc)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise self.unstaged(LiveUpdateFailed('%s: the connection to the host failed: %s' % (self.phase, _error(exc)),
+                                                 'connection-lost'))
+
     def preflight(self, units):
-        """Readiness of host and target, and what must be true again afterwards."""
+        """Readiness of host and target, and what must be true again afterwards; None when no kernel is newer."""
+        self.phase = 'preflight'
         kernel = self.params.get('kernel') or self.default_kernel()
-        info = self.remote.module(INFO, {'target_kernel': kernel})
-        if info.get('failed'):
-            raise LiveUpdateFailed('preflight: %s' % info.get('msg'), {'preflight': info})
+        if kernel is None:
+            return None
+        info = self.info({'target_kernel': kernel})
         self.result.update(kernel_before=info['kernel']['release'], kernel_target=info['target']['release'],
-                           target=kernel)
+                           target=kernel, current=False)
         if not info['ready']:
             raise LiveUpdateFailed('preflight: the host is not ready for a live update: %s' % _reasons_text(info['reasons']),
-                                   {'reasons': info['reasons']})
+                                   'not-ready', {'reasons': info['reasons']})
         if not info['compatible'] and not self.params.get('force'):
             raise LiveUpdateFailed('preflight: %s cannot take over with the state intact: %s'
-                                   % (kernel, _reasons_text(info['target_reasons'])),
+                                   % (kernel, _reasons_text(info['target_reasons'])), 'target-incompatible',
                                    {'target_reasons': info['target_reasons']})
-        if info['target']['release'] == info['kernel']['release']:
-            self.log('target release %s is the running release: the live update restarts the same kernel'
-                     % info['target']['release'])
+        self.say_direction(info['kernel']['release'], info['target']['release'])
+        self.result['initrd'] = self.initrd_for(kernel, info['target'])
+        witnesses = self.require_witnesses(info)
         before = {
             'boot_id': self.read(BOOT_ID, 'read the boot id'),
-            'kexec_count': _count(self.read(KEXEC_COUNT, 'read KExecCount')),
+            'release': info['kernel']['release'],
+            'kexec_count': info['systemd'].get('kexec_count'),
+            'kho_count': kho_count_of(info.get('kho') or {}),
+            'witnesses': witnesses,
             'units': {unit: self.unit_state(unit) for unit in units},
         }
-        for unit, state in before['units'].items():
-            if state['load_state'] != 'loaded':
-                raise LiveUpdateFailed('preflight: verify unit %s is %s on the host: check the name (systemctl '
-                                       'list-units) or drop it from verify_units' % (unit, state['load_state']))
-            if state['active_state'] != 'active':
-                raise LiveUpdateFailed('preflight: verify unit %s is %s, not active: start it first, or it cannot '
-                                       'be proven to come back' % (unit, state['active_state']))
+        refuse_units_not_running(before['units'])
         return before
 
     def default_kernel(self):
-        """The newest installed kernel that is not running, said out loud."""
-        running = self.read('uname -r', 'read the running release')
-        chosen = newest_other_kernel(self.read(LIST_KERNELS, 'list /boot'), running)
+        """The newest installed kernel newer than the running one, said out loud; None when there is none."""
+        info = self.info({})
+        running = info['kernel']['release']
+        chosen = hostfacts.newest_newer_kernel(info.get('kernels') or [], running)
         if chosen is None:
-            raise LiveUpdateFailed('no kernel to update to: /boot has no vmlinuz-* other than the running %s; '
-                                   'install the new kernel or give kernel: PATH' % running)
-        self.log('kernel not given: chose %s, the newest installed kernel that is not running (%s)' % (chosen, running))
-        self.result['kernel_chosen'] = chosen
-        return chosen
+            installed = ', '.join(kernel['release'] for kernel in info.get('kernels') or []) or 'none'
+            self.result.update(current=True, kernel_before=running, msg=(
+                'nothing to do: the host runs %s and no newer kernel is installed (installed: %s); to go to another '
+                'kernel, older or rebuilt, give kernel: PATH' % (running, installed)))
+            return None
+        self.log('kernel not given: chose %s, the newest installed kernel, newer than the running %s'
+                 % (chosen['image'], running))
+        self.result['kernel_chosen'] = chosen['image']
+        return chosen['image']
+
+    def say_direction(self, running, target):
+        if target == running:
+            self.log('target release %s is the running release: the live update restarts the same kernel' % target)
+        elif hostfacts.release_key(target) < hostfacts.release_key(running):
+            self.log('target release %s is older than the running %s: going back, as kernel: asks' % (target, running))
+
+    def initrd_for(self, kernel, target):
+        """The initramfs to stage with kernel: the one given, else the one paired with it; refuses a needed one missing."""
+        paired = target.get('initrd') or {}
+        initrd = self.params.get('initrd') or paired.get('path')
+        if not initrd and paired.get('needed') and not self.params.get('force'):
+            raise LiveUpdateFailed('preflight: refusing to stage %s; or set force: true to stage it anyway'
+                                   % kexecrules.initrd_missing_text(kernel, target['release'], paired['candidates']),
+                                   'initrd-missing')
+        return initrd
+
+    @staticmethod
+    def require_witnesses(info):
+        """What will tell the live update from a cold reboot afterwards; refuses when nothing will."""
+        witnesses = handover_witnesses(info)
+        if not witnesses:
+            raise LiveUpdateFailed(
+                'preflight: nothing could tell the new boot from a cold reboot afterwards: systemd %s reports no '
+                'KExecCount (systemd 262 does), and %s. Run the task with become: true (reading /dev/kmsg needs '
+                'CAP_SYSLOG when kernel.dmesg_restrict=1), or upgrade systemd to 262'
+                % (info['systemd'].get('version'), (info.get('kho') or {}).get('kernel_log_error')),
+                'handover-unprovable')
+        return witnesses
 
     def plan(self, before):
         return {
-            'stage': {'kernel': self.result['target'], 'initrd': self.params.get('initrd')},
+            'stage': {'kernel': self.result['target'], 'initrd': self.result['initrd']},
             'kexec': KEXEC_NOW,
             'expect': {'release': self.result['kernel_target'], 'kexec_count': _plus_one(before['kexec_count']),
+                       'handover_proof': before['witnesses'],
                        'units': {unit: state['fdstore'] for unit, state in before['units'].items()}},
         }
 
     def stage(self):
+        self.phase = 'stage'
         args = {'state': 'loaded', 'kernel': self.result['target'], 'force': bool(self.params.get('force'))}
-        for name in ('initrd', 'cmdline', 'reuse_cmdline', 'append', 'remove'):
+        if self.result['initrd']:
+            args['initrd'] = self.result['initrd']
+        for name in ('cmdline', 'reuse_cmdline', 'append', 'remove'):
             if self.params.get(name) is not None:
                 args[name] = self.params[name]
-        staged = self.remote.module(KEXEC_LOAD, args)
+        self.staged = True  # until kexec_load says otherwise: a lost answer may hide a staged kernel
+        staged = self.module(KEXEC_LOAD, args)
         if staged.get('failed'):
-            raise LiveUpdateFailed('stage: %s' % staged.get('msg'), {'stage': staged})
-        self.staged = True
+            self.staged = False  # kexec_load leaves the staged state as it was
+            raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
         self.result.update(changed=True, cmdline=staged.get('cmdline'))
 
-    def unstage(self):
-        """Leave the host as it was: nothing staged."""
+    def unstaged(self, failure):
+        """failure, once the kernel staged by this run is unloaded again, saying whether that worked."""
         if not self.staged:
-            return
-        unloaded = self.remote.module(KEXEC_LOAD, {'state': 'unloaded'})
-        self.staged = False
-        self.result['unstaged'] = not unloaded.get('failed')
-
-    def kexec(self):
+            return failure
         try:
-            self.remote.command(KEXEC_NOW)
+            unloaded = self.module(KEXEC_LOAD, {'state': 'unloaded'})
+            problem = unloaded.get('msg') if unloaded.get('failed') else None
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            problem = _error(exc)
+        self.staged = False
+        self.result['unstaged'] = problem is None
+        note = ('the staged kernel was unloaded again' if problem is None else
+                'unloading the staged kernel failed too (%s): run kexec -s -u on the host' % problem)
+        return LiveUpdateFailed('%s; %s' % (failure, note), failure.reason, failure.result)
+
+    def kexec(self, before):
+        """Start the kexec; a systemctl that fails while the host stays up stops the update at once."""
+        self.phase = 'kexec'
+        try:
+            rc, out, err = self.remote.command(KEXEC_NOW)
         except Exception:  # pylint: disable=broad-exception-caught
-            # The connection may go down before the command returns: expected.
-            pass
+            return  # The connection went down with the host: expected.
+        if rc == 0 or rc > KILLED_BY_SIGNAL or self.going_down():
+            return
+        raise LiveUpdateFailed('kexec: `%s` failed with rc %s: %s; the host keeps running %s; fix what systemctl says and '
+                               'run again' % (KEXEC_NOW, rc, (err or out).strip() or 'no output', before['release']),
+                               'kexec-failed')
+
+    def going_down(self):
+        """Whether the host is shutting down after all (then its kernel must stay staged)."""
+        try:
+            _rc, out, _err = self.remote.command(SYSTEM_STATE)
+        except Exception:  # pylint: disable=broad-exception-caught
+            return True  # gone already
+        return out.strip() == 'stopping'
 
     def wait_for_new_boot(self, old_boot_id, kexec_at):
         """Poll the boot id until it changes; capped exponential back-off; reconnect after each failure."""
-        timeout = self.params.get('reboot_timeout') or 600
-        delay = BACKOFF_START
-        last_error = 'the host kept its boot id %s' % old_boot_id
-        while True:
-            try:
-                rc, out, err = self.remote.command(BOOT_ID)
-                if rc == 0 and out.strip() and out.strip() != old_boot_id:
-                    self.result['blackout_s'] = round(self.remote.clock() - kexec_at, 3)
-                    return out.strip()
-                if rc != 0:
-                    last_error = 'reading the boot id failed: %s' % (err or out).strip()
-            except Exception as exc:  # pylint: disable=broad-exception-caught
-                last_error = '%s: %s' % (type(exc).__name__, exc)
-                self.remote.reset()
-            if self.remote.clock() - kexec_at + delay > timeout:
-                raise LiveUpdateFailed('the host did not come back on a new boot within reboot_timeout=%ss (last: %s); '
-                                       'look at its console: the new kernel may have failed to boot' % (timeout, last_error),
-                                       dict(self.result))
-            self.remote.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+        self.phase = 'wait'
+        self.deadline = kexec_at + self.timeout()
 
-    def wait_for_boot_finished(self, kexec_at):
+        def new_boot_id():
+            rc, out, err = self.remote.command(BOOT_ID)
+            if rc != 0:
+                raise NotYet('reading the boot id failed: %s' % (err or out).strip())
+            if not out.strip() or out.strip() == old_boot_id:
+                self.refuse_old_boot_still_running(old_boot_id)
+                raise NotYet('the host kept its boot id %s' % old_boot_id)
+            return out.strip()
+
+        def timed_out(last_error):
+            return LiveUpdateFailed('wait: the host did not come back on a new boot within reboot_timeout=%ss (last: %s); '
+                                    'look at its console: the new kernel may have failed to boot'
+                                    % (self.timeout(), last_error), 'no-new-boot')
+        boot_id = self.retrying(new_boot_id, timed_out)
+        self.result['blackout_s'] = round(self.remote.clock() - kexec_at, 3)
+        return boot_id
+
+    def refuse_old_boot_still_running(self, old_boot_id):
+        """The old boot answers: unless systemd is stopping it, the kexec job is not running and never will."""
+        _rc, out, _err = self.remote.command(SYSTEM_STATE)
+        if out.strip() in ('running', 'degraded'):
+            raise self.unstaged(LiveUpdateFailed(
+                'wait: the host is still running its old boot %s and systemd is %s, not stopping: the kexec job did not '
+                'start or failed; see journalctl -b -u kexec.target -u systemd-kexec.service on the host'
+                % (old_boot_id, out.strip()), 'kexec-not-started'))
+
+    def wait_for_boot_finished(self):
         """Let systemd finish starting units before they are checked; say what state it reached."""
-        timeout = self.params.get('reboot_timeout') or 600
-        remaining = max(int(timeout - (self.remote.clock() - kexec_at)), 1)
-        _rc, out, _err = self.remote.command(BOOT_FINISHED % remaining)
+        self.phase = 'boot'
+
+        def remaining():
+            return max(int(self.deadline - self.remote.clock()), 1)
+        _rc, out, _err = self.call(lambda: self.remote.command(BOOT_FINISHED % remaining()))
         self.result['system_state'] = out.strip() or 'unknown'
         if self.result['system_state'] not in ('running', 'degraded'):
             self.log('systemd is %s after the live update (not finished within reboot_timeout)' % self.result['system_state'])
 
     def verify(self, before, units):
-        """Running the target release, one more kexec counted, units back with the same fd store names."""
-        problems = []
+        """The new boot is the live update, on the target release, units back with the same fd store names."""
+        self.phase = 'verify'
         release = self.read('uname -r', 'read the release after the kexec')
         self.result['kernel_after'] = release
+        after = self.info({})
+        handover = judge_handover(before, after)
+        self.result.update(handover=handover, kexec_count=handover['kexec_count_after'])
+        problems = [handover_problem(handover)]
         if release != self.result['kernel_target']:
-            problems.append('running %s, not the target %s (the host may have rebooted cold into its default kernel)'
-                            % (release, self.result['kernel_target']))
-        count = _count(self.read(KEXEC_COUNT, 'read KExecCount after the kexec'))
-        self.result['kexec_count'] = count
-        if before['kexec_count'] is not None and count != before['kexec_count'] + 1:
-            problems.append('KExecCount is %s, expected %s: this boot was not the live update' % (count, before['kexec_count'] + 1))
+            problems.append(('wrong-release', 'running %s, not the target %s' % (release, self.result['kernel_target'])))
+        problems += self.verify_units(before, units)
+        problems += self.verify_test_command()
+        problems = [problem for problem in problems if problem]
+        if problems:
+            raise LiveUpdateFailed('verify: ' + '; '.join(text for _reason, text in problems), problems[0][0])
+        return after
+
+    def verify_units(self, before, units):
+        problems = []
         restored = {}
         for unit in units:
             state = self.unit_state(unit)
@@ -237,47 +438,104 @@ class LiveUpdate:
             restored[unit] = {'active': state['active_state'] == 'active', 'fdstore': state['fdstore'],
                               'fdstore_restored': state['fdstore'] == want}
             if state['active_state'] != 'active':
-                problems.append('%s is %s after the live update' % (unit, state['active_state']))
+                problems.append(('unit-not-active', '%s is %s after the live update' % (unit, state['active_state'])))
             if state['fdstore'] != want:
-                problems.append('%s fd store holds %s, before it held %s' % (unit, state['fdstore'], want))
+                problems.append(('fdstore-not-restored', '%s fd store holds %s, before it held %s'
+                                 % (unit, state['fdstore'], want)))
         self.result['restored'] = restored
-        test_command = self.params.get('test_command')
-        if test_command:
-            rc, out, err = self.remote.command(test_command)
-            self.result['test_command'] = {'rc': rc, 'stdout': out, 'stderr': err}
-            if rc != 0:
-                problems.append('test_command %r failed with rc %s: %s' % (test_command, rc, (err or out).strip()))
-        if problems:
-            raise LiveUpdateFailed('after the live update: ' + '; '.join(problems), dict(self.result))
+        return problems
 
-    def report(self, before, started):
-        info = self.remote.module(INFO, {})
+    def verify_test_command(self):
+        test_command = self.params.get('test_command')
+        if not test_command:
+            return []
+        rc, out, err = self.command(test_command)
+        self.result['test_command'] = {'rc': rc, 'stdout': out, 'stderr': err}
+        if rc != 0:
+            return [('test-command-failed', 'test_command %r failed with rc %s: %s' % (test_command, rc, (err or out).strip()))]
+        return []
+
+    def report(self, before, after, started):
         self.result['blackout'] = {
             'controller_s': self.result.get('blackout_s'),
-            'phases_ms': (info.get('systemd') or {}).get('last_live_update_ms'),
+            'phases_ms': (after.get('systemd') or {}).get('last_live_update_ms'),
         }
         self.result['elapsed'] = round(self.remote.clock() - started, 3)
         self.result['boot_id_before'] = before['boot_id']
 
-    # --- helpers ----------------------------------------------------------
+    # --- talking to the host ------------------------------------------------
+
+    def timeout(self):
+        return self.params.get('reboot_timeout') or 600
+
+    def call(self, action):
+        """action(): at once before the kexec; after it, retried through dropped connections until the deadline."""
+        if self.deadline is None:
+            return action()
+
+        def lost(last_error):
+            return LiveUpdateFailed('%s: the connection to the host failed until reboot_timeout=%ss ran out (last: %s); '
+                                    'the host answered on a new boot, but whether it is the live update with its state '
+                                    'is unknown: log in and check it' % (self.phase, self.timeout(), last_error),
+                                    'connection-lost')
+        return self.retrying(action, lost)
+
+    def retrying(self, attempt, timed_out):
+        """attempt() until it returns; NotYet and connection failures are retried with a capped back-off."""
+        delay = BACKOFF_START
+        while True:
+            try:
+                return attempt()
+            except LiveUpdateFailed:
+                raise
+            except NotYet as exc:
+                last_error = str(exc)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                last_error = _error(exc)
+                self.remote.reset()
+            if self.remote.clock() + delay > self.deadline:
+                raise timed_out(last_error)
+            self.remote.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    def command(self, cmd):
+        return self.call(lambda: self.remote.command(cmd))
+
+    def module(self, name, args):
+        def run_module():
+            result = self.remote.module(name, args)
+            if result.get('unreachable'):
+                raise ConnectionLost(result.get('msg') or 'the host is unreachable')
+            return result
+        return self.call(run_module)
+
+    def info(self, args):
+        """The info module's result; its failure stops the update in the current phase."""
+        info = self.module(INFO, args)
+        if info.get('failed'):
+            raise LiveUpdateFailed('%s: %s' % (self.phase, info.get('msg')), 'info-failed', {'info': info})
+        return info
 
     def read(self, cmd, what):
-        rc, out, err = self.remote.command(cmd)
+        rc, out, err = self.command(cmd)
         if rc != 0:
-            raise LiveUpdateFailed('could not %s (`%s` rc %s: %s)' % (what, cmd, rc, (err or out).strip()))
+            raise LiveUpdateFailed('%s: could not %s (`%s` rc %s: %s)' % (self.phase, what, cmd, rc, (err or out).strip()),
+                                   'read-failed')
         return out.strip()
 
     def unit_state(self, unit):
         quoted = shlex.quote(unit)
         show = self.read('systemctl show --property=LoadState,ActiveState %s' % quoted, 'read the state of %s' % unit)
         props = dict(line.split('=', 1) for line in show.splitlines() if '=' in line)
-        rc, out, err = self.remote.command('systemd-analyze fdstore %s --json=short' % quoted)
-        fdstore = parse_fdstore_names(out) if rc == 0 else []
+        fdstore = []
+        if props.get('LoadState') == 'loaded':  # systemd-analyze fails for a unit it cannot load
+            fdstore = parse_fdstore_names(self.read('systemd-analyze fdstore %s --json=short' % quoted,
+                                                    'read the fd store of %s' % unit))
         return {'load_state': props.get('LoadState'), 'active_state': props.get('ActiveState'), 'fdstore': fdstore}
 
 
-def _count(text):
-    return int(text) if text and text.isdigit() else None
+def _error(exc):
+    return '%s: %s' % (type(exc).__name__, exc)
 
 
 def _plus_one(count):

@@ -7,24 +7,43 @@ import json
 
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 
+IMAGE_PREFIX = '/boot/vmlinuz-'
+KMSG_DENIED = 'cannot read the kernel log /dev/kmsg: Operation not permitted'
+
 
 class HostDown(Exception):
     """What the connection raises while the host is away."""
 
 
+def release_of(path):
+    return path[len(IMAGE_PREFIX):] if path.startswith(IMAGE_PREFIX) else None
+
+
 class FakeHost:
     """A host that answers the flow's commands and modules, and can be kexec'ed.
 
+    ``installed``: {release: its initramfs path or None} of the kernels in /boot.
+    ``needs_initrd``: the releases whose config says they need an initramfs.
+    ``systemd_version``: 262 reports KExecCount; 261 has none.
+    ``kernel_log``: whether /dev/kmsg can be read (KHO's "exec from" line proves a handover).
     ``down_polls``: boot id reads that fail after the kexec before the new boot answers.
-    ``comes_back``: what the host boots into: 'target', 'old' (cold reboot into the default
-    kernel), or None (never comes back).
+    ``comes_back``: what the host boots into: 'target' (the live update), 'old' (a cold reboot into the
+    running kernel), 'cold-target' (a cold reboot into the target), or None (never comes back).
+    ``kexec_fails``: stderr of a ``systemctl kexec`` that exits 1 while the host stays up;
+    ``kexec_job_fails``: it exits 0, but its job fails and the host keeps running.
+    ``drops_after_boot``: calls that fail as dropped connections once the new boot has answered;
+    ``gone_after_boot``: every call fails then.
     """
 
     def __init__(self, **kw):
         self.release = '7.2.13'
-        self.target_release = '7.3.4'
+        self.installed = {'7.2.13': None, '7.3.4': None, '7.10.1-rc1': None}
+        self.needs_initrd = set()
+        self.systemd_version = 262
+        self.kernel_log = True
         self.boot_id = 'boot-1'
         self.kexec_count = 0
+        self.kho_in = None
         self.units = {'demo.service': {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': ['demo-state']}}
         self.ready = True
         self.compatible = True
@@ -32,13 +51,19 @@ class FakeHost:
         self.comes_back = 'target'
         self.lose_fdstore = False
         self.stage_fails = False
+        self.kexec_fails = None
+        self.kexec_job_fails = False
+        self.fdstore_fails = False
+        self.drops_after_boot = 0
+        self.gone_after_boot = False
         self.test_rc = 0
         self.system_state = 'running'
-        self.boot_listing = 'config-7.2.13\nconfig-7.3.4\ngrub\nvmlinuz-7.2.13\nvmlinuz-7.3.4\nvmlinuz-7.10.1-rc1\n'
         self.__dict__.update(kw)
         self.now = 0.0
         self.staged = None
+        self.staged_initrd = None
         self.kexeced = False
+        self.new_boot_seen = False
         self.calls = []
         self.resets = 0
 
@@ -54,47 +79,84 @@ class FakeHost:
 
     def module(self, name, args):
         self.calls.append(('module', name, args))
+        self.drop_if_away()
         if name == flow.INFO:
             return self.info(args)
         if args['state'] == 'unloaded':
-            self.staged = None
+            self.staged = self.staged_initrd = None
             return {'changed': True}
         if self.stage_fails:
             return {'failed': True, 'msg': 'kexec_file_load failed: Operation not permitted'}
-        self.staged = args['kernel']
-        return {'changed': True, 'cmdline': 'root=/dev/vda1 liveupdate=on kho=on'}
+        self.staged, self.staged_initrd = args['kernel'], args.get('initrd')
+        return {'changed': True, 'cmdline': 'root=/dev/vda1 liveupdate=on kho=on', 'initrd': args.get('initrd')}
 
     def info(self, args):
         result = {'ready': self.ready, 'reasons': [] if self.ready else [
             {'id': 'device-missing', 'message': '/dev/liveupdate does not exist', 'fix': 'boot with liveupdate=on'}],
             'kernel': {'release': self.release},
-            'systemd': {'last_live_update_ms': {'total': 1234.5} if self.kexec_count else None}}
+            'kernels': [{'release': release, 'image': IMAGE_PREFIX + release} for release in self.installed],
+            'kho': self.kho_facts(),
+            'systemd': {'version': self.systemd_version, 'kexec_count': self.kexec_count_property(),
+                        'last_live_update_ms': {'total': 1234.5} if self.kexec_count else None}}
         if 'target_kernel' in args:
-            if args['target_kernel'].endswith('missing'):
+            release = release_of(args['target_kernel'])
+            if release not in self.installed:
                 return {'failed': True, 'msg': 'kernel image %s does not exist' % args['target_kernel']}
-            result.update(target={'release': self.target_release}, compatible=self.compatible,
+            result.update(target={'release': release, 'initrd': self.initrd_facts(release)}, compatible=self.compatible,
                           target_reasons=[] if self.compatible else [
                               {'id': 'target-abi-mismatch-luo', 'message': 'luo-v4 vs luo-v5', 'fix': 'pick another'}])
         return result
 
+    def initrd_facts(self, release):
+        return {'path': self.installed[release], 'needed': release in self.needs_initrd,
+                'candidates': ['/boot/initrd.img-%s' % release, '/boot/initramfs-%s.img' % release]}
+
+    def kexec_count_property(self):
+        return self.kexec_count if self.systemd_version >= 262 else None
+
+    def kho_facts(self):
+        """As hostfacts reads them: from the kernel log when it can be read, else from KExecCount."""
+        came = self.kho_in or {}
+        facts = {'enabled': True, 'previous_release': came.get('previous_release'), 'count': came.get('count'),
+                 'liveupdate_number': came.get('count'), 'kernel_log_error': None}
+        if self.kernel_log:
+            return dict(facts, incoming=bool(self.kho_in), evidence='kernel log')
+        count = self.kexec_count_property()
+        return dict(facts, incoming=None if count is None else count > 0,
+                    evidence=None if count is None else 'KExecCount', previous_release=None, count=None,
+                    liveupdate_number=None, kernel_log_error=KMSG_DENIED)
+
     def command(self, cmd):
         self.calls.append(('command', cmd))
+        self.drop_if_away()
         if self.kexeced:
             return self.after_kexec(cmd)
         return self.answer(cmd)
 
+    def drop_if_away(self):
+        """After the new boot answered: the connection drops as often as asked."""
+        if not self.new_boot_seen:
+            return
+        if self.gone_after_boot or self.drops_after_boot > 0:
+            self.drops_after_boot -= 1
+            raise HostDown('Shared connection to 127.0.0.1 closed.')
+
     def answer(self, cmd):
         if cmd == flow.BOOT_ID:
+            if self.kexeced:
+                self.new_boot_seen = True
             return 0, self.boot_id + '\n', ''
-        if cmd == flow.KEXEC_COUNT:
-            return 0, '%d\n' % self.kexec_count, ''
         if cmd == 'uname -r':
             return 0, self.release + '\n', ''
+        if cmd == flow.SYSTEM_STATE:
+            return 0, 'running\n', ''
         if cmd.startswith('timeout ') and cmd.endswith('systemctl is-system-running --wait'):
             return (0, 'running\n', '') if self.system_state == 'running' else (1, self.system_state + '\n', '')
-        if cmd == flow.LIST_KERNELS:
-            return 0, self.boot_listing, ''
         if cmd == flow.KEXEC_NOW:
+            if self.kexec_fails:
+                return 1, '', self.kexec_fails
+            if self.kexec_job_fails:
+                return 0, '', ''
             self.kexeced = True
             raise HostDown('Shared connection to 127.0.0.1 closed.')
         if cmd.startswith('systemctl show --property=LoadState,ActiveState '):
@@ -103,6 +165,8 @@ class FakeHost:
                 return 0, 'LoadState=not-found\nActiveState=inactive\n', ''
             return 0, 'LoadState=%s\nActiveState=%s\n' % (unit['LoadState'], unit['ActiveState']), ''
         if cmd.startswith('systemd-analyze fdstore '):
+            if self.fdstore_fails:
+                return 1, '', 'Unknown command verb fdstore.'
             unit = self.units.get(cmd.split()[2])
             return 0, json.dumps([{'fdname': name} for name in unit['fdstore']]) if unit else '[]', ''
         if cmd == 'curl -fsS http://127.0.0.1:8089/':
@@ -114,11 +178,21 @@ class FakeHost:
             self.down_polls -= 1
             raise HostDown('ssh: connect to host 127.0.0.1 port 2222: Connection refused')
         if self.boot_id == 'boot-1':
-            self.boot_id = 'boot-2'
-            if self.comes_back == 'target':
-                self.release = self.target_release
-                self.kexec_count += 1
-            if self.lose_fdstore:
-                for unit in self.units.values():
-                    unit['fdstore'] = []
+            self.boot()
         return self.answer(cmd)
+
+    def boot(self):
+        """The new boot: a live update hands KHO state over and counts; a cold boot starts from nothing."""
+        self.boot_id = 'boot-2'
+        old = self.release
+        if self.comes_back in ('target', 'cold-target'):
+            self.release = release_of(self.staged)
+        if self.comes_back == 'target':
+            self.kexec_count += 1
+            self.kho_in = {'previous_release': old, 'count': (self.kho_in or {}).get('count', 0) + 1}
+        else:
+            self.kexec_count = 0
+            self.kho_in = None
+        if self.lose_fdstore or self.comes_back != 'target':
+            for unit in self.units.values():
+                unit['fdstore'] = []

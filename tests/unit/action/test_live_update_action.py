@@ -91,3 +91,40 @@ def test_action_check_mode_plans_only(action_class):
     result, _connection = run_action(action_class, host, check_mode=True, kernel='/boot/vmlinuz-7.3.4')
     assert result['plan']['expect']['release'] == '7.3.4'
     assert not host.kexeced
+
+
+def test_action_on_a_current_host_is_ok_and_unchanged(action_class):
+    host = FakeHost(release='7.3.4', installed={'7.2.13': None, '7.3.4': None})
+    result, _connection = run_action(action_class, host)
+    assert not result.get('failed'), result
+    assert result['changed'] is False and result['current'] is True
+    assert 'no newer kernel is installed' in result['msg']
+    assert not host.kexeced
+
+
+def test_action_turns_a_lost_connection_into_a_failure_with_its_phase(action_class, monkeypatch):
+    from ansible.errors import AnsibleConnectionFailure  # pylint: disable=import-outside-toplevel
+
+    class Unreachable(FakeHost):
+        def drop_if_away(self):
+            if self.new_boot_seen:
+                raise AnsibleConnectionFailure('Failed to connect to the host via ssh: Connection timed out')
+    host = Unreachable()
+    monkeypatch.setattr('time.sleep', host.sleep)
+    monkeypatch.setattr('time.monotonic', host.clock)
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', reboot_timeout=60)
+    assert result['failed'] is True
+    assert (result['phase'], result['reason']) == ('boot', 'connection-lost')
+    assert 'Connection timed out' in result['msg']
+    assert result['kernel_target'] == '7.3.4'
+
+
+def test_action_failure_of_systemctl_kexec_says_why(action_class, monkeypatch):
+    host = FakeHost(kexec_fails='Failed to execute kexec: Permission denied')
+    monkeypatch.setattr('time.sleep', host.sleep)
+    monkeypatch.setattr('time.monotonic', host.clock)
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4')
+    assert result['failed'] is True
+    assert host.now < 1
+    assert (result['phase'], result['reason']) == ('kexec', 'kexec-failed')
+    assert 'Permission denied' in result['msg'] and result['unstaged'] is True

@@ -75,8 +75,10 @@ def test_cold_reboot_into_the_old_kernel_fails_verification():
     with pytest.raises(LiveUpdateFailed) as caught:
         run(host)
     message = str(caught.value)
+    assert 'the host rebooted cold' in message and 'the preserved state was lost' in message
     assert 'running 7.2.13, not the target 7.3.4' in message
     assert 'KExecCount is 0, expected 1' in message
+    assert (caught.value.result['phase'], caught.value.result['reason']) == ('verify', 'cold-reboot')
 
 
 def test_lost_fd_store_fails_verification():
@@ -164,38 +166,24 @@ def test_check_mode_returns_the_plan_and_changes_nothing():
     host = FakeHost()
     result, _messages = run(host, check_mode=True)
     assert result['changed'] is False
-    assert result['plan']['expect'] == {'release': '7.3.4', 'kexec_count': 1, 'units': {'demo.service': ['demo-state']}}
+    assert result['plan']['expect'] == {'release': '7.3.4', 'kexec_count': 1, 'handover_proof': ['kexec_count', 'kernel_log'],
+                                        'units': {'demo.service': ['demo-state']}}
     assert host.staged is None and not host.kexeced
 
 
-def test_default_kernel_is_the_newest_other_one_and_said():
-    host = FakeHost(target_release='7.10.1-rc1')
+def test_default_kernel_is_the_newest_newer_one_and_said():
+    host = FakeHost()
     result, messages = run(host, kernel=None)
     assert result['kernel_chosen'] == '/boot/vmlinuz-7.10.1-rc1'
+    assert result['kernel_after'] == '7.10.1-rc1'
     assert any('chose /boot/vmlinuz-7.10.1-rc1' in message for message in messages)
 
 
-def test_no_other_kernel_installed():
-    host = FakeHost(boot_listing='vmlinuz-7.2.13\n')
-    with pytest.raises(LiveUpdateFailed, match='no kernel to update to.*install the new kernel or give kernel'):
-        run(host, kernel=None)
-
-
 def test_same_release_is_allowed_and_said():
-    host = FakeHost(target_release='7.2.13')
-    result, messages = run(host)
+    host = FakeHost()
+    result, messages = run(host, kernel='/boot/vmlinuz-7.2.13')
     assert result['kernel_after'] == '7.2.13'
     assert any('restarts the same kernel' in message for message in messages)
-
-
-def test_version_key_orders_numerically():
-    releases = ['7.9.1', '7.10.0', '7.2.13', '7.3.4+deb14-cloud-amd64']
-    assert max(releases, key=flow.version_key) == '7.10.0'
-
-
-def test_newest_other_kernel_skips_the_running_one():
-    assert flow.newest_other_kernel('vmlinuz-7.3.4 vmlinuz-7.2.13', '7.3.4') == '/boot/vmlinuz-7.2.13'
-    assert flow.newest_other_kernel('config-7.2.13 grub', '7.2.13') is None
 
 
 def test_fdstore_names_are_sorted():
@@ -206,8 +194,265 @@ def test_fdstore_names_are_sorted():
 def test_read_failure_names_the_command():
     class Broken(FakeHost):
         def answer(self, cmd):
-            if cmd == flow.KEXEC_COUNT:
-                return 1, '', 'Failed to connect to bus'
+            if cmd == flow.BOOT_ID:
+                return 1, '', 'Permission denied'
             return super().answer(cmd)
-    with pytest.raises(LiveUpdateFailed, match='could not read KExecCount .*Failed to connect to bus'):
+    with pytest.raises(LiveUpdateFailed, match='could not read the boot id .*Permission denied'):
         run(Broken())
+
+
+def failure_of(host, **params):
+    """The LiveUpdateFailed a run ends with."""
+    with pytest.raises(LiveUpdateFailed) as caught:
+        run(host, **params)
+    return caught.value
+
+
+def stage_calls(host):
+    return [call[2] for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD) and call[2]['state'] == 'loaded']
+
+
+# --- the default kernel never goes back ---
+
+def test_default_kernel_never_goes_back_to_an_older_one():
+    host = FakeHost(release='7.3.4', installed={'7.2.13': None, '7.3.4': None})
+    result, _messages = run(host, kernel=None)
+    assert result['changed'] is False
+    assert result['current'] is True
+    assert result['kernel_before'] == '7.3.4'
+    assert 'no newer kernel is installed' in result['msg'] and '7.2.13' in result['msg']
+    assert 'kernel: PATH' in result['msg']
+    assert stage_calls(host) == [] and not host.kexeced
+
+
+def test_default_kernel_is_current_in_check_mode_too():
+    host = FakeHost(release='7.10.1-rc1')
+    result, _messages = run(host, check_mode=True, kernel=None)
+    assert (result['changed'], result['current']) == (False, True)
+    assert 'plan' not in result
+
+
+def test_default_kernel_skips_older_ones():
+    host = FakeHost(release='7.3.4', installed={'7.2.13': None, '7.3.4': None, '7.3.10': None, '7.3.9': None})
+    result, _messages = run(host, kernel=None)
+    assert result['kernel_chosen'] == '/boot/vmlinuz-7.3.10'
+    assert result['current'] is False
+
+
+def test_going_back_is_only_explicit():
+    host = FakeHost(release='7.3.4')
+    result, messages = run(host, kernel='/boot/vmlinuz-7.2.13')
+    assert result['kernel_after'] == '7.2.13'
+    assert any('older than the running 7.3.4' in message for message in messages)
+
+
+# --- the initramfs travels with its kernel ---
+
+def test_target_is_staged_with_its_initrd():
+    host = FakeHost(installed={'7.2.13': None, '7.3.4': '/boot/initrd.img-7.3.4'}, needs_initrd={'7.3.4'})
+    result, _messages = run(host)
+    assert stage_calls(host)[0]['initrd'] == '/boot/initrd.img-7.3.4'
+    assert result['initrd'] == '/boot/initrd.img-7.3.4'
+
+
+def test_plan_names_the_initrd():
+    host = FakeHost(installed={'7.2.13': None, '7.3.4': '/boot/initramfs-7.3.4.img'})
+    result, _messages = run(host, check_mode=True)
+    assert result['plan']['stage']['initrd'] == '/boot/initramfs-7.3.4.img'
+
+
+def test_given_initrd_wins():
+    host = FakeHost(installed={'7.2.13': None, '7.3.4': '/boot/initrd.img-7.3.4'})
+    run(host, initrd='/boot/initrd.img-7.3.4.custom')
+    assert stage_calls(host)[0]['initrd'] == '/boot/initrd.img-7.3.4.custom'
+
+
+def test_built_in_kernel_is_staged_without_initrd():
+    host = FakeHost()
+    result, _messages = run(host)
+    assert 'initrd' not in stage_calls(host)[0]
+    assert result['initrd'] is None
+
+
+@pytest.mark.parametrize('host_args, reason, words', [
+    ({'needs_initrd': {'7.3.4'}}, 'initrd-missing', ['/boot/vmlinuz-7.3.4', '/boot/initrd.img-7.3.4', 'initrd: PATH']),
+    ({'systemd_version': 261, 'kernel_log': False}, 'handover-unprovable', ['KExecCount', '/dev/kmsg', 'become']),
+])
+def test_refused_in_preflight_before_staging(host_args, reason, words):
+    host = FakeHost(**host_args)
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', reason)
+    for word in words:
+        assert word in str(failure)
+    assert stage_calls(host) == [] and not host.kexeced
+
+
+# --- a cold reboot never passes as a live update ---
+
+def test_success_says_how_the_handover_was_proven():
+    host = FakeHost()
+    result, _messages = run(host)
+    handover = result['handover']
+    assert handover['live'] is True
+    assert handover['proof'] == ['kexec_count', 'kernel_log']
+    assert (handover['kexec_count_before'], handover['kexec_count_after']) == (0, 1)
+    assert (handover['previous_release'], handover['kho_count'], handover['liveupdate_number']) == ('7.2.13', 1, 1)
+
+
+def test_live_update_without_kexec_count_is_proven_by_the_kernel_log():
+    host = FakeHost(systemd_version=261)
+    result, _messages = run(host)
+    assert result['handover']['live'] is True
+    assert result['handover']['proof'] == ['kernel_log']
+    assert result['kexec_count'] is None
+
+
+def test_cold_reboot_into_the_target_without_kexec_count_fails():
+    host = FakeHost(systemd_version=261, comes_back='cold-target')
+    failure = failure_of(host, verify_units=[])
+    assert (failure.result['phase'], failure.result['reason']) == ('verify', 'cold-reboot')
+    assert 'the host rebooted cold' in str(failure) and 'the preserved state was lost' in str(failure)
+    assert failure.result['handover']['live'] is False
+    assert failure.result['kernel_after'] == '7.3.4'
+
+
+def test_cold_reboot_into_the_target_with_kexec_count_fails():
+    host = FakeHost(comes_back='cold-target', kernel_log=False)
+    failure = failure_of(host, verify_units=[])
+    assert failure.result['reason'] == 'cold-reboot'
+    assert 'KExecCount is 0, expected 1' in str(failure)
+
+
+def test_plan_says_how_the_handover_will_be_proven():
+    result, _messages = run(FakeHost(systemd_version=261), check_mode=True)
+    assert result['plan']['expect']['handover_proof'] == ['kernel_log']
+
+
+def test_handover_from_another_kernel_is_not_this_live_update():
+    class Elsewhere(FakeHost):
+        def boot(self):
+            super().boot()
+            self.kho_in = {'previous_release': '7.1.0', 'count': 1}
+    failure = failure_of(Elsewhere(kernel_log=True, systemd_version=261))
+    assert failure.result['reason'] == 'handover-mismatch'
+    assert 'exec from 7.1.0, not from the running 7.2.13' in str(failure)
+
+
+# --- a failing systemctl kexec ---
+
+def test_failing_systemctl_kexec_fails_at_once_and_unloads():
+    host = FakeHost(kexec_fails='Failed to start kexec.target: Transaction for kexec.target/start is destructive.')
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.result['reason']) == ('kexec', 'kexec-failed')
+    assert 'Transaction for kexec.target/start is destructive' in str(failure)
+    assert 'rc 1' in str(failure)
+    assert failure.result['unstaged'] is True
+    assert host.staged is None
+    assert host.now < 1  # no waiting for a boot that will not come
+
+
+# --- connection drops after the kexec ---
+
+def test_connection_drops_after_the_new_boot_are_retried():
+    host = FakeHost(drops_after_boot=3)
+    result, _messages = run(host, test_command='curl -fsS http://127.0.0.1:8089/')
+    assert result['kernel_after'] == '7.3.4'
+    assert result['handover']['live'] is True
+
+
+def test_host_gone_after_the_new_boot_fails_with_what_is_known():
+    host = FakeHost(gone_after_boot=True)
+    failure = failure_of(host, reboot_timeout=60)
+    assert failure.result['reason'] == 'connection-lost'
+    assert failure.result['phase'] == 'boot'
+    assert 'Shared connection to 127.0.0.1 closed' in str(failure)
+    assert failure.result['kernel_target'] == '7.3.4'
+    assert host.now <= 60
+
+
+def test_connection_drop_in_preflight_fails_cleanly():
+    class Flaky(FakeHost):
+        def answer(self, cmd):
+            if cmd.startswith('systemctl show --property=LoadState'):
+                raise RuntimeError('Shared connection to 127.0.0.1 closed.')
+            return super().answer(cmd)
+    failure = failure_of(Flaky())
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
+    assert 'Shared connection to 127.0.0.1 closed.' in str(failure)
+
+
+def test_connection_drop_while_staging_unloads_and_fails_cleanly():
+    class Flaky(FakeHost):
+        def module(self, name, args):
+            if name == flow.KEXEC_LOAD and args['state'] == 'loaded':
+                super().module(name, args)
+                raise RuntimeError('Shared connection to 127.0.0.1 closed.')
+            return super().module(name, args)
+    host = Flaky()
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'connection-lost')
+    assert host.staged is None and failure.result['unstaged'] is True
+
+
+def test_unreadable_fd_store_is_refused_in_preflight():
+    host = FakeHost(fdstore_fails=True)
+    failure = failure_of(host)
+    assert failure.result['phase'] == 'preflight'
+    assert 'Unknown command verb fdstore' in str(failure)
+    assert stage_calls(host) == []
+
+
+def test_failures_say_phase_and_reason():
+    failure = failure_of(FakeHost(ready=False))
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'not-ready')
+    failure = failure_of(FakeHost(comes_back=None), reboot_timeout=30)
+    assert (failure.result['phase'], failure.result['reason']) == ('wait', 'no-new-boot')
+    failure = failure_of(FakeHost(test_rc=7), test_command='curl -fsS http://127.0.0.1:8089/')
+    assert (failure.result['phase'], failure.result['reason']) == ('verify', 'test-command-failed')
+
+
+class KexecSession(FakeHost):
+    """systemctl kexec answers ``kexec_rc`` as the host goes down, with ``state`` from is-system-running."""
+
+    def __init__(self, kexec_rc, state, **kw):
+        super().__init__(**kw)
+        self.kexec_rc, self.state = kexec_rc, state
+
+    def answer(self, cmd):
+        if cmd == flow.KEXEC_NOW:
+            self.kexeced = True
+            return self.kexec_rc, '', 'Terminated'
+        return super().answer(cmd)
+
+    def after_kexec(self, cmd):
+        if cmd == flow.SYSTEM_STATE and self.boot_id == 'boot-1':
+            return 0, self.state + '\n', ''
+        return super().after_kexec(cmd)
+
+
+@pytest.mark.parametrize('rc, state', [(143, 'running'), (1, 'stopping')])
+def test_systemctl_kexec_cut_short_by_its_own_shutdown_is_not_a_failure(rc, state):
+    host = KexecSession(rc, state, down_polls=0)
+    result, _messages = run(host)
+    assert result['handover']['live'] is True
+    assert ('module', flow.KEXEC_LOAD, {'state': 'unloaded'}) not in host.calls
+
+
+def test_kexec_job_that_fails_after_dispatch_fails_without_waiting_for_the_timeout():
+    host = FakeHost(kexec_job_fails=True)
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.result['reason']) == ('wait', 'kexec-not-started')
+    assert 'still running its old boot boot-1' in str(failure) and 'journalctl -b -u kexec.target' in str(failure)
+    assert failure.result['unstaged'] is True and host.staged is None
+    assert host.now < 5
+
+
+def test_counted_kexec_without_kho_state_is_not_the_live_update():
+    class NoState(FakeHost):
+        def boot(self):
+            super().boot()
+            self.kho_in = None  # kexec'ed, but KHO handed nothing over
+    failure = failure_of(NoState(), verify_units=[])
+    assert failure.result['reason'] == 'handover-mismatch'
+    assert failure.result['handover']['proof'] == ['kexec_count']
+    assert 'the kernel log of the new boot shows no KHO handover' in str(failure)
