@@ -1456,3 +1456,16 @@ def test_unit_keeps_a_runtime_directory_for_the_record_and_can_read_the_boot_id(
     settings = unit_settings()
     assert settings['RuntimeDirectory'] == ['luo-state/%i'] and settings['RuntimeDirectoryPreserve'] == ['yes']
     assert 'ProcSubset' not in settings  # =pid hides /proc/sys/kernel/random/boot_id
+
+
+def test_a_save_that_cannot_push_says_the_previous_state_is_gone(state_dir, tmp_path, manager, monkeypatch, capsys):
+    real_notify = ls.sd_notify
+
+    def notify(address, fields, fds=()):
+        if ('FDSTORE', '1') in fields:
+            raise ls.SystemdError('sending FDSTORE=1 to NOTIFY_SOCKET failed: [Errno 105] No buffer space available')
+        real_notify(address, fields, fds)
+    monkeypatch.setattr(ls, 'sd_notify', notify)
+    assert ls.main(['--config', str(write_config(tmp_path, [state_dir])), 'save', 'myapp']) == ls.EXIT_SYSTEMD
+    assert ('No buffer space available; the state saved before was already dropped from the fd store: nothing is '
+            'kept for the next start of luo-state@myapp.service') in capsys.readouterr().err
