@@ -10,6 +10,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import itertools
 import lzma
 import os
 import random
@@ -101,7 +102,7 @@ _STREAM_TOOLS = {'zstd': ['-q', '-c', '-1'], 'lz4': ['-l', '-q', '-c', '-1'], 'l
 
 def bomb(method, size):
     """size bytes of zeros compressed with method, built a MiB at a time (a decompression bomb)."""
-    chunks = (bytes(1 << 20) for _ in range(size >> 20))
+    chunks = itertools.repeat(bytes(1 << 20), size >> 20)
     if method in _STREAM_TOOLS:
         return _tool_stream([TOOLS[method]] + _STREAM_TOOLS[method], chunks)
     compressor = _STREAM_COMPRESSORS[method]()
