@@ -1189,8 +1189,18 @@ class GrubbyBackend(object):
 # --- kernel-install (Boot Loader Specification) -------------------------------
 
 def _version_key(text):
-    """Sort key comparing digit runs as numbers, like version sorting."""
-    return [(0, int(part), '') if part.isdigit() else (1, 0, part) for part in re.findall(r'\d+|\D+', text)]
+    """Sort key of versions: digit runs compare as numbers, and a pre-release part (``-rcN``, ``~...``)
+    sorts before the end of the string, so that 7.10.1-rc1 < 7.10.1 < 7.10.1-2 (as dpkg orders ``~``)."""
+    key = []
+    for part in re.findall(r'\d+|\D+', text):
+        if part.isdigit():
+            key.append((2, int(part), ''))
+        elif part.startswith('~') or part.lower() in ('-rc', '.rc', 'rc', '~rc'):
+            key.append((0, 0, part))
+        else:
+            key.append((3, 0, part))
+    key.append((1, 0, ''))  # the end: after a pre-release, before anything that goes on
+    return key
 
 
 def bls_options(text):

@@ -591,3 +591,16 @@ def test_cautions():
         'systemd is not the running init system',
         'a kernel is already staged for kexec (/sys/kernel/kexec_loaded=1): systemctl kexec will boot it',
     ]
+
+
+@pytest.mark.parametrize('running, installed, chosen', [
+    ('7.10.1', ['7.10.1-rc1'], None),                    # a release candidate is older than its release
+    ('7.10.1-rc1', ['7.10.1', '7.10.1-rc2'], '7.10.1'),
+    ('7.10.1-rc2', ['7.10.1-rc10'], '7.10.1-rc10'),
+    ('6.8.0-45-generic', ['6.8.0-47-generic', '6.8.0-31-generic'], '6.8.0-47-generic'),
+    ('7.9.0', ['7.10.0-rc1'], '7.10.0-rc1'),
+])
+def test_newest_newer_kernel_orders_release_candidates_before_their_release(running, installed, chosen):
+    kernels = [{'release': release, 'image': '/boot/vmlinuz-' + release} for release in installed]
+    found = hostfacts.newest_newer_kernel(kernels, running)
+    assert (found or {}).get('release') == chosen
