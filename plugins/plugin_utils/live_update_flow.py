@@ -34,6 +34,9 @@ KEXEC_NOW = 'systemctl --no-block kexec'
 SYSTEM_STATE = 'systemctl is-system-running'
 # Wait until systemd finished booting (units started, FinishTimestamp set), bounded.
 BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
+# The test command runs within what is left of reboot_timeout: a check that hangs must not hang the run.
+TEST_COMMAND = 'timeout --kill-after=5 %d sh -c %s'
+TIMED_OUT = 124  # timeout(1)'s exit status when the time ran out
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)$')
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
@@ -449,8 +452,12 @@ class LiveUpdate:
         test_command = self.params.get('test_command')
         if not test_command:
             return []
-        rc, out, err = self.command(test_command)
+        seconds = max(int(self.deadline - self.remote.clock()), 1)
+        rc, out, err = self.command(TEST_COMMAND % (seconds, shlex.quote(test_command)))
         self.result['test_command'] = {'rc': rc, 'stdout': out, 'stderr': err}
+        if rc == TIMED_OUT:
+            return [('test-command-timeout', 'test_command %r did not finish within the %s s left of reboot_timeout; '
+                     'make it return sooner or raise reboot_timeout' % (test_command, seconds))]
         if rc != 0:
             return [('test-command-failed', 'test_command %r failed with rc %s: %s' % (test_command, rc, (err or out).strip()))]
         return []

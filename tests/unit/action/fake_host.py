@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 
@@ -57,6 +58,7 @@ class FakeHost:
         self.drops_after_boot = 0
         self.gone_after_boot = False
         self.test_rc = 0
+        self.test_hangs = False
         self.system_state = 'running'
         self.__dict__.update(kw)
         self.now = 0.0
@@ -169,6 +171,12 @@ class FakeHost:
                 return 1, '', 'Unknown command verb fdstore.'
             unit = self.units.get(cmd.split()[2])
             return 0, json.dumps([{'fdname': name} for name in unit['fdstore']]) if unit else '[]', ''
+        if cmd.startswith('timeout --kill-after=5 ') and ' sh -c ' in cmd:
+            seconds, inner = shlex.split(cmd)[2], shlex.split(cmd)[-1]
+            self.calls.append(('test_command', int(seconds), inner))
+            if self.test_hangs:
+                return flow.TIMED_OUT, '', ''
+            return self.answer(inner)
         if cmd == 'curl -fsS http://127.0.0.1:8089/':
             return self.test_rc, '', 'connection refused' if self.test_rc else ''
         raise AssertionError('unexpected command %r' % cmd)

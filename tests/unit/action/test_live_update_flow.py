@@ -94,6 +94,15 @@ def test_failing_test_command_fails_verification():
         run(host, test_command='curl -fsS http://127.0.0.1:8089/')
 
 
+def test_test_command_is_bounded_by_what_is_left_of_reboot_timeout():
+    host = FakeHost()
+    host.test_hangs = True
+    with pytest.raises(LiveUpdateFailed, match=r"test_command 'sleep infinity' did not finish within the \d+ s left of reboot_timeout"):
+        run(host, test_command='sleep infinity', reboot_timeout=300)
+    (seconds,) = [call[1] for call in host.calls if call[0] == 'test_command']
+    assert 1 <= seconds <= 300
+
+
 def test_not_ready_host_fails_before_anything_is_staged():
     host = FakeHost(ready=False)
     with pytest.raises(LiveUpdateFailed, match='not ready.*fix: boot with liveupdate=on') as caught:
