@@ -101,6 +101,9 @@ options:
   verify_units:
     description:
       - systemd units that must be active before and after, with the same fd store entry names (FDNAMEs).
+      - A C(luo-state@NAME.service) keeper (role P(luo.liveupdate.preserve#role)) holds its state only while stopped, so its
+        fd store is empty before and after; for it, its restore record C(/run/luo-state/NAME/restore.json) must say
+        C(restored), be written by the new boot and name the boot before the kexec as the one that saved the state.
     type: list
     elements: str
     default: []
@@ -248,10 +251,13 @@ kexec_count:
   returned: after the kexec
   type: int
 restored:
-  description: Per unit of O(verify_units), whether it is active and its fd store came back with the same names.
+  description:
+    - Per unit of O(verify_units), whether it is active and its fd store came back with the same names.
+    - For a C(luo-state@) keeper also C(keeper_restored), whether its restore record proves the saved state came back.
   returned: after the kexec
   type: dict
-  sample: {"demo.service": {"active": true, "fdstore": ["demo-state"], "fdstore_restored": true}}
+  sample: {"demo.service": {"active": true, "fdstore": ["demo-state"], "fdstore_restored": true},
+           "luo-state@cache.service": {"active": true, "fdstore": [], "fdstore_restored": true, "keeper_restored": true}}
 blackout:
   description:
     - How long the host was away. C(controller_s) from the kexec command to the first answer on the new boot, seen from

@@ -37,7 +37,11 @@ BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
 # The test command runs within what is left of reboot_timeout: a check that hangs must not hang the run.
 TEST_COMMAND = 'timeout --kill-after=5 %d sh -c %s'
 TIMED_OUT = 124  # timeout(1)'s exit status when the time ran out
-UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)$')
+UNIT_NAME = re.compile(r'\A[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)\Z')
+# A luo-state@NAME keeper holds its state only while stopped (its fd store is empty before and after a
+# live update): what proves its restore is the record each start writes (roles/preserve/README.md).
+KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
+KEEPER_RECORD = 'cat /run/luo-state/%s/restore.json'
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
 # A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
@@ -164,6 +168,22 @@ def refuse_units_not_running(states):
                                    'be proven to come back' % (unit, state['active_state']), 'verify-unit-inactive')
 
 
+def keeper_problem(unit, record_text, boot_before, boot_now):
+    """(reason, text) when a luo-state@ keeper's restore record does not prove that this boot got back the
+    state saved by the boot before the kexec; None when it does."""
+    try:
+        record = json.loads(record_text)
+    except ValueError:
+        return ('keeper-not-restored', '%s wrote no readable restore record on the new boot: its state was not '
+                'restored (journalctl -b -u %s says why)' % (unit, unit))
+    saved_by = (record.get('state') or {}).get('saved_boot_id')
+    if record.get('result') != 'restored' or record.get('boot_id') != boot_now or saved_by != boot_before:
+        said = (unit, record.get('result'), record.get('message'), saved_by, record.get('boot_id'))
+        return ('keeper-not-restored', '%s did not restore the state saved before the live update: its record says '
+                '%s (%s), saved by boot %s, written by boot %s' % said)
+    return None
+
+
 def handover_problem(handover):
     """The verify problem (reason, text) of a handover that is not the live update; None when it is."""
     against = '; '.join(handover['against'])
@@ -190,6 +210,7 @@ class LiveUpdate:
         self.staged = False
         self.phase = 'preflight'
         self.deadline = None  # set at the kexec: from then on, calls are retried until it
+        self.new_boot_id = None  # the boot id the host came back with
 
     # --- steps ------------------------------------------------------------
 
@@ -210,7 +231,7 @@ class LiveUpdate:
         if before is None:
             return self.result
         kexec_at = self.remote.clock()
-        self.wait_for_new_boot(before['boot_id'], kexec_at)
+        self.new_boot_id = self.wait_for_new_boot(before['boot_id'], kexec_at)
         self.wait_for_boot_finished()
         after = self.verify(before, units)
         self.report(before, after, started)
@@ -445,6 +466,12 @@ class LiveUpdate:
             if state['fdstore'] != want:
                 problems.append(('fdstore-not-restored', '%s fd store holds %s, before it held %s'
                                  % (unit, state['fdstore'], want)))
+            keeper = KEEPER_UNIT.match(unit)
+            if keeper:
+                _rc, record, _err = self.command(KEEPER_RECORD % keeper.group(1))
+                problem = keeper_problem(unit, record, before['boot_id'], self.new_boot_id)
+                restored[unit]['keeper_restored'] = problem is None
+                problems.append(problem)
         self.result['restored'] = restored
         return problems
 

@@ -34,6 +34,8 @@ class FakeHost:
     ``kexec_job_fails``: it exits 0, but its job fails and the host keeps running.
     ``drops_after_boot``: calls that fail as dropped connections once the new boot has answered;
     ``gone_after_boot``: every call fails then.
+    ``keepers``: {NAME: restore result of luo-state@NAME on the next boot}: 'restored' writes a record of the
+    state saved by the boot before; anything else writes that result; None writes no record.
     """
 
     def __init__(self, **kw):
@@ -59,8 +61,12 @@ class FakeHost:
         self.gone_after_boot = False
         self.test_rc = 0
         self.test_hangs = False
+        self.keepers = {}
+        self.keeper_records = {}
         self.system_state = 'running'
         self.__dict__.update(kw)
+        for name in self.keepers:
+            self.units['luo-state@%s.service' % name] = {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': []}
         self.now = 0.0
         self.staged = None
         self.staged_initrd = None
@@ -177,6 +183,9 @@ class FakeHost:
             if self.test_hangs:
                 return flow.TIMED_OUT, '', ''
             return self.answer(inner)
+        if cmd.startswith('cat /run/luo-state/') and cmd.endswith('/restore.json'):
+            record = self.keeper_records.get(cmd.split('/')[3])
+            return (0, json.dumps(record), '') if record else (1, '', 'No such file or directory')
         if cmd == 'curl -fsS http://127.0.0.1:8089/':
             return self.test_rc, '', 'connection refused' if self.test_rc else ''
         raise AssertionError('unexpected command %r' % cmd)
@@ -201,6 +210,14 @@ class FakeHost:
         else:
             self.kexec_count = 0
             self.kho_in = None
+        for name, outcome in self.keepers.items():
+            self.units['luo-state@%s.service' % name] = {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': []}
+            if outcome == 'restored' and self.comes_back == 'target':
+                self.keeper_records[name] = {'result': 'restored', 'boot_id': self.boot_id, 'message': 'restored 2 paths',
+                                             'state': {'saved_boot_id': 'boot-1'}}
+            elif outcome is not None:
+                self.keeper_records[name] = {'result': 'nothing-to-restore' if outcome == 'restored' else outcome,
+                                             'boot_id': self.boot_id, 'message': 'no saved state', 'state': None}
         if self.lose_fdstore or self.comes_back != 'target':
             for unit in self.units.values():
                 unit['fdstore'] = []

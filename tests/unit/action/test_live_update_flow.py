@@ -3,6 +3,8 @@
 """The live update's decisions, against a simulated host behind a fake connection."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
@@ -92,6 +94,38 @@ def test_failing_test_command_fails_verification():
     host = FakeHost(test_rc=7)
     with pytest.raises(LiveUpdateFailed, match='test_command .* failed with rc 7: connection refused'):
         run(host, test_command='curl -fsS http://127.0.0.1:8089/')
+
+
+KEEPER = 'luo-state@cache.service'
+
+
+def test_a_keeper_that_restored_the_saved_state_passes():
+    host = FakeHost(keepers={'cache': 'restored'})
+    result, _messages = run(host, verify_units=['demo.service', KEEPER])
+    assert result['restored'][KEEPER] == {'active': True, 'fdstore': [], 'fdstore_restored': True, 'keeper_restored': True}
+
+
+@pytest.mark.parametrize('outcome, says', [
+    ('failed', r'did not restore the state saved before the live update: its record says failed'),
+    (None, r'wrote no readable restore record on the new boot'),
+])
+def test_a_keeper_whose_restore_failed_fails_verify_and_names_it(outcome, says):
+    # Its fd store is empty before and after by design: only its restore record can tell.
+    failure = failure_of(FakeHost(keepers={'cache': outcome}), verify_units=['demo.service', KEEPER])
+    assert failure.reason == 'keeper-not-restored'
+    assert re.search(KEEPER.replace('@', '@') + ' ' + says, str(failure)), str(failure)
+    assert failure.result['restored'][KEEPER]['keeper_restored'] is False
+
+
+def test_a_keeper_record_of_a_cold_boot_does_not_pass():
+    host = FakeHost(keepers={'cache': 'restored'}, comes_back='cold-target')
+    failure = failure_of(host, verify_units=['demo.service', KEEPER])
+    assert 'luo-state@cache.service did not restore' in str(failure)
+
+
+def test_verify_units_refuses_a_name_with_a_trailing_newline():
+    failure = failure_of(FakeHost(), verify_units=['demo.service\n'])
+    assert failure.reason == 'bad-unit'
 
 
 def test_test_command_is_bounded_by_what_is_left_of_reboot_timeout():
