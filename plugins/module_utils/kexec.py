@@ -75,11 +75,11 @@ def append_params(items):
         if not isinstance(item, str):
             raise ValueError(_yaml_hint(what, item))
         if item == '':
-            raise ValueError('%s is empty: give a parameter as name or name=value, e.g. quiet or kho_scratch=512M' % what)
+            raise ValueError('%s is empty: give a parameter as name or name=value, e.g. quiet or kho_scratch=200%%' % what)
         _check_word(what, item)
         name, sep, value = item.partition('=')
         if not name:
-            raise ValueError('%s %r has no parameter name before "=": write it as name=value, e.g. kho_scratch=512M'
+            raise ValueError('%s %r has no parameter name before "=": write it as name=value, e.g. kho_scratch=200%%'
                              % (what, item))
         if name == kcmdline.INIT_SEPARATOR and not sep:
             raise ValueError('%s is "--", the separator before init arguments: it cannot be appended; '

@@ -155,7 +155,7 @@ EXAMPLES = r'''
   luo.liveupdate.kernel_cmdline:
     params:
       - name: kho_scratch
-        value: 512M
+        value: 200%
       - name: nokaslr
         state: absent
 

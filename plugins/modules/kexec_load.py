@@ -132,7 +132,7 @@ EXAMPLES = r'''
     kernel: /boot/vmlinuz-7.3.4
     cmdline: root=/dev/vda1 ro console=ttyS0
     append:
-      - kho_scratch=512M
+      - kho_scratch=200%
     remove:
       - quiet
 
