@@ -559,10 +559,12 @@ class LiveUpdate:
 
     def unit_state(self, unit):
         quoted = shlex.quote(unit)
-        show = self.read('systemctl show --property=LoadState,ActiveState %s' % quoted, 'read the state of %s' % unit)
+        show = self.read('systemctl show --property=LoadState,ActiveState,FileDescriptorStoreMax %s' % quoted,
+                         'read the state of %s' % unit)
         props = dict(line.split('=', 1) for line in show.splitlines() if '=' in line)
         fdstore = []
-        if props.get('LoadState') == 'loaded':  # systemd-analyze fails for a unit it cannot load
+        # systemd-analyze fails for a unit it cannot load, and for one without an fd store (nothing to keep there).
+        if props.get('LoadState') == 'loaded' and props.get('FileDescriptorStoreMax', '0') != '0':
             fdstore = parse_fdstore_names(self.read('systemd-analyze fdstore %s --json=short' % quoted,
                                                     'read the fd store of %s' % unit))
         return {'load_state': props.get('LoadState'), 'active_state': props.get('ActiveState'), 'fdstore': fdstore}

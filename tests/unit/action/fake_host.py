@@ -167,15 +167,18 @@ class FakeHost:
                 return 0, '', ''
             self.kexeced = True
             raise HostDown('Shared connection to 127.0.0.1 closed.')
-        if cmd.startswith('systemctl show --property=LoadState,ActiveState '):
+        if cmd.startswith('systemctl show --property=LoadState,ActiveState,FileDescriptorStoreMax '):
             unit = self.units.get(cmd.split()[-1])
             if unit is None:
-                return 0, 'LoadState=not-found\nActiveState=inactive\n', ''
-            return 0, 'LoadState=%s\nActiveState=%s\n' % (unit['LoadState'], unit['ActiveState']), ''
+                return 0, 'LoadState=not-found\nActiveState=inactive\nFileDescriptorStoreMax=0\n', ''
+            return 0, 'LoadState=%s\nActiveState=%s\nFileDescriptorStoreMax=%s\n' % (
+                unit['LoadState'], unit['ActiveState'], unit.get('FileDescriptorStoreMax', 4)), ''
         if cmd.startswith('systemd-analyze fdstore '):
+            unit = self.units.get(cmd.split()[2])
+            if unit and unit.get('FileDescriptorStoreMax', 4) == 0:
+                return 1, '', 'Failed to call DumpUnitFileDescriptorStore: File descriptor store not enabled for %s.' % cmd.split()[2]
             if self.fdstore_fails:
                 return 1, '', 'Unknown command verb fdstore.'
-            unit = self.units.get(cmd.split()[2])
             return 0, json.dumps([{'fdname': name} for name in unit['fdstore']]) if unit else '[]', ''
         if cmd.startswith('timeout --kill-after=5 ') and ' sh -c ' in cmd:
             seconds, inner = shlex.split(cmd)[2], shlex.split(cmd)[-1]

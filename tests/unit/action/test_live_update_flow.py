@@ -123,6 +123,13 @@ def test_a_keeper_record_of_a_cold_boot_does_not_pass():
     assert 'luo-state@cache.service did not restore' in str(failure)
 
 
+def test_a_unit_without_an_fd_store_is_verified_by_its_state_alone():
+    host = FakeHost()
+    host.units['plain.service'] = {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': [], 'FileDescriptorStoreMax': 0}
+    result, _messages = run(host, verify_units=['demo.service', 'plain.service'])
+    assert result['restored']['plain.service'] == {'active': True, 'fdstore': [], 'fdstore_restored': True}
+
+
 def test_verify_units_refuses_a_name_with_a_trailing_newline():
     failure = failure_of(FakeHost(), verify_units=['demo.service\n'])
     assert failure.reason == 'bad-unit'
