@@ -158,8 +158,31 @@ def device_facts(host, probe_device):
         except ValueError as exc:
             # sysfs names the registered device in a form this code does not read: report, don't crash.
             probe = {'state': 'error', 'errno': None, 'message': str(exc)}
+        if probe.get('state') == 'busy':
+            holders = device_holders(host)
+            if holders:
+                probe = dict(probe, holders=holders, message='%s (held now by %s)' % (probe['message'], ', '.join(
+                    'pid %d %s' % (holder['pid'], holder['comm']) for holder in holders)))
         facts['probe'] = dict(probe, path=DEVICE)
     return facts
+
+
+def device_holders(host):
+    """The processes with /dev/liveupdate open ({pid, comm}, by pid), from /proc/PID/fd; those it cannot read are left out."""
+    holders = []
+    try:
+        pids = sorted(int(name) for name in os.listdir(host.path('/proc')) if name.isdigit())
+    except OSError:
+        return holders
+    for pid in pids:
+        fd_dir = host.path('/proc/%d/fd' % pid)
+        try:
+            targets = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
+        except OSError:
+            continue  # gone, or not ours to read
+        if DEVICE in targets:
+            holders.append({'pid': pid, 'comm': host.read('/proc/%d/comm' % pid, '?')})
+    return holders
 
 
 def kho_facts(host, kernel, params, sysd):

@@ -174,7 +174,10 @@ device:
       description: C(MAJOR:MINOR), null when not a device.
       type: str
     probe:
-      description: Result of opening it once (O(probe_device)), null when not probed.
+      description:
+        - Result of opening it once (O(probe_device)), null when not probed; C(state) is C(ok), C(absent), C(busy),
+          C(io-error), C(permission-denied) or C(not-a-device).
+        - When busy, C(holders) lists the processes that have it open (C(pid), C(comm)), as far as C(/proc) tells.
       type: dict
 kho:
   description: Kexec HandOver.

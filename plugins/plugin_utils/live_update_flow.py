@@ -42,6 +42,7 @@ UNIT_NAME = re.compile(r'\A[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|tim
 # live update): what proves its restore is the record each start writes (roles/preserve/README.md).
 KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
 KEEPER_RECORD = 'cat /run/luo-state/%s/restore.json'
+DEVICE_BUSY_RETRY_S = 3.0
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
 # A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
@@ -264,7 +265,7 @@ class LiveUpdate:
         kernel = self.params.get('kernel') or self.default_kernel()
         if kernel is None:
             return None
-        info = self.info({'target_kernel': kernel})
+        info = self.preflight_info(kernel)
         self.result.update(kernel_before=info['kernel']['release'], kernel_target=info['target']['release'],
                            target=kernel, current=False)
         if not info['ready']:
@@ -287,6 +288,16 @@ class LiveUpdate:
         }
         refuse_units_not_running(before['units'])
         return before
+
+    def preflight_info(self, kernel):
+        """info on host and target, /dev/liveupdate opened once: a process holding it when systemd needs it (at
+        shutdown, for LUOSession= services) breaks the handover. systemd itself holds it for a moment at times, so a
+        busy device is looked at once more before it counts."""
+        info = self.info({'target_kernel': kernel, 'probe_device': True})
+        if any(item['id'] == 'device-busy' for item in info['reasons']):
+            self.remote.sleep(DEVICE_BUSY_RETRY_S)
+            info = self.info({'target_kernel': kernel, 'probe_device': True})
+        return info
 
     def default_kernel(self):
         """The newest installed kernel newer than the running one, said out loud; None when there is none."""

@@ -34,6 +34,7 @@ class FakeHost:
     ``kexec_job_fails``: it exits 0, but its job fails and the host keeps running.
     ``drops_after_boot``: calls that fail as dropped connections once the new boot has answered;
     ``gone_after_boot``: every call fails then.
+    ``device_held``: how many probes of /dev/liveupdate find it held by another process.
     ``keepers``: {NAME: restore result of luo-state@NAME on the next boot}: 'restored' writes a record of the
     state saved by the boot before; anything else writes that result; None writes no record.
     """
@@ -63,6 +64,7 @@ class FakeHost:
         self.test_hangs = False
         self.keepers = {}
         self.keeper_records = {}
+        self.device_held = 0
         self.system_state = 'running'
         self.__dict__.update(kw)
         for name in self.keepers:
@@ -99,8 +101,14 @@ class FakeHost:
         return {'changed': True, 'cmdline': 'root=/dev/vda1 liveupdate=on kho=on', 'initrd': args.get('initrd')}
 
     def info(self, args):
-        result = {'ready': self.ready, 'reasons': [] if self.ready else [
-            {'id': 'device-missing', 'message': '/dev/liveupdate does not exist', 'fix': 'boot with liveupdate=on'}],
+        reasons = [] if self.ready else [
+            {'id': 'device-missing', 'message': '/dev/liveupdate does not exist', 'fix': 'boot with liveupdate=on'}]
+        if args.get('probe_device') and self.device_held > 0:
+            self.device_held -= 1
+            reasons.append({'id': 'device-busy', 'message': 'another process holds /dev/liveupdate (held now by pid 77 '
+                            'stray-tool)', 'fix': 'retry later, and never hold it open'})
+        result = {
+            'ready': not reasons, 'reasons': reasons,
             'kernel': {'release': self.release},
             'kernels': [{'release': release, 'image': IMAGE_PREFIX + release} for release in self.installed],
             'kho': self.kho_facts(),

@@ -130,6 +130,22 @@ def test_a_unit_without_an_fd_store_is_verified_by_its_state_alone():
     assert result['restored']['plain.service'] == {'active': True, 'fdstore': [], 'fdstore_restored': True}
 
 
+def test_a_device_held_by_another_process_is_refused_before_anything_is_staged():
+    host = FakeHost(device_held=2)
+    failure = failure_of(host)
+    assert failure.reason == 'not-ready'
+    assert 'another process holds /dev/liveupdate (held now by pid 77 stray-tool)' in str(failure)
+    assert stage_calls(host) == [] and host.staged is None and not host.kexeced
+
+
+def test_a_device_held_for_a_moment_is_looked_at_again():
+    host = FakeHost(device_held=1)
+    result, _messages = run(host)
+    assert result['changed'] and host.kexeced
+    probes = [call for call in host.calls if call[:2] == ('module', flow.INFO) and call[2].get('probe_device')]
+    assert len(probes) == 2
+
+
 def test_verify_units_refuses_a_name_with_a_trailing_newline():
     failure = failure_of(FakeHost(), verify_units=['demo.service\n'])
     assert failure.reason == 'bad-unit'
