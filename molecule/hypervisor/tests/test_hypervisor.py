@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 GUEST = 'demo'
 UNIT = 'luo-qemu-guest@%s.service' % GUEST
 SERIAL = '/var/log/luo-qemu-guest/%s.serial.log' % GUEST
+# The role's default user for QEMU, and the most exposure systemd-analyze may find in the unit's sandbox.
+GUEST_USER = 'luo-qemu'
+MAX_EXPOSURE = 4.0
 
 
 # The last whole guest line (QEMU writes the serial port byte by byte, so the last line may be half
@@ -51,3 +55,29 @@ def test_guest_kept_its_memory_and_did_not_reboot(host):
     assert float(now['uptime']) > float(before['uptime'])
     # The guest's init prints "guest up:" once per guest boot; the serial log is appended to across starts.
     assert host.check_output("grep -c '^guest up:' %s" % SERIAL) == '1'
+
+
+def test_guest_runs_unprivileged(host):
+    main_pid = host.check_output('systemctl show --property=MainPID --value %s' % UNIT)
+    cgroup = host.check_output('systemctl show --property=ControlGroup --value %s' % UNIT)
+    # The cgroup's name has escapes (system-luo\x2dqemu\x2dguest.slice): quoted, not left to the shell.
+    pids = host.check_output('cat %s', '/sys/fs/cgroup%s/cgroup.procs' % cgroup).split()
+    assert main_pid in pids
+    processes = [line.split(None, 1) for line in host.check_output('ps -o user=,comm= -p %s' % ','.join(pids)).splitlines()]
+    # The wrapper and QEMU, both as the guest's user.
+    assert sorted(comm for _user, comm in processes) == ['python3', 'qemu-system-x86']
+    assert {user for user, _comm in processes} == {GUEST_USER}
+
+
+def test_guest_unit_sandbox_exposure_is_low(host):
+    report = host.check_output('systemd-analyze security --no-pager %s' % UNIT)
+    exposure = float(re.search(r'Overall exposure level for %s: ([0-9.]+)' % re.escape(UNIT), report).group(1))
+    assert exposure <= MAX_EXPOSURE, report
+
+
+def test_guest_files_belong_to_its_user(host):
+    # QEMU created the serial log under UMask=0077; the configuration is readable by the guest's group only.
+    serial = host.file(SERIAL)
+    assert (serial.user, serial.mode) == (GUEST_USER, 0o600)
+    config = host.file('/etc/luo-qemu-guest/%s.json' % GUEST)
+    assert (config.user, config.group, config.mode) == ('root', GUEST_USER, 0o640)

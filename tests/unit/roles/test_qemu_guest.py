@@ -312,7 +312,7 @@ def test_check_name_accepts_unit_instance_names(name):
     assert qg.check_name(name) == name
 
 
-@pytest.mark.parametrize('name', ['', '-x', '.hidden', 'a/b', 'a b', 'x' * 64, None])
+@pytest.mark.parametrize('name', ['', '-x', '.hidden', 'a/b', 'a b', 'x' * 64, None, 'g1\n', 'g1\nx', 3])
 def test_check_name_refuses_the_rest(name):
     with pytest.raises(qg.GuestError) as err:
         qg.check_name(name)
@@ -346,7 +346,18 @@ def test_validate_config_fills_the_defaults():
     ({'kernel': '', 'initrd': '/boot/initrd'}, 'initrd /boot/initrd is set without a kernel'),
     ({'kernel': ''}, 'nothing to boot'),
     ({'disks': 'a.img'}, "disks is 'a.img'"),
-    ({'disks': [{'path': 'a.img'}]}, 'needs an absolute "path"'),
+    ({'disks': [{'path': 'a.img'}]}, "disk 'a.img' is not an absolute path"),
+    ({'disks': [{'path': 1}]}, 'needs an absolute "path"'),
+    ({'disks': [{'path': '/srv/../etc/shadow'}]}, "disk '/srv/../etc/shadow' is not an absolute path without"),
+    ({'kernel': 'boot/vmlinuz'}, "kernel 'boot/vmlinuz' is not an absolute path"),
+    ({'kernel': '/srv/../boot/vmlinuz'}, "kernel '/srv/../boot/vmlinuz' is not an absolute path"),
+    ({'kernel': '/srv/./vmlinuz'}, "kernel '/srv/./vmlinuz' is not an absolute path"),
+    ({'initrd': '//initrd'}, "initrd '//initrd' is not an absolute path"),
+    ({'serial_log': 'serial.log'}, "serial_log 'serial.log' is not an absolute path"),
+    ({'append': 'console=ttyS0\ninit=/bin/sh'}, "append 'console=ttyS0\\ninit=/bin/sh' holds a control character"),
+    ({'append': 'quiet\x00'}, "append 'quiet\\x00' holds a control character"),
+    ({'extra_args': ['-device', 'virtio-rng-pci\n']}, "extra_args 'virtio-rng-pci\\n' holds a control character"),
+    ({'machine': 'q35\t'}, "machine 'q35\\t' holds a control character"),
     ({'disks': [{'path': '/a.img', 'format': 'vmdk'}]}, "format 'vmdk': use raw or qcow2"),
     ({'bogus': 1, 'other': 2}, 'unknown setting(s) bogus, other'),
     ({'name': 'g2'}, "is for guest 'g2', not 'g1'"),
