@@ -161,8 +161,9 @@ def device_facts(host, probe_device):
         if probe.get('state') == 'busy':
             holders = device_holders(host)
             if holders:
-                probe = dict(probe, holders=holders, message='%s (held now by %s)' % (probe['message'], ', '.join(
-                    'pid %d %s' % (holder['pid'], holder['comm']) for holder in holders)))
+                named = ', '.join('pid %d %s' % (holder['pid'], holder['comm']) for holder in holders)
+                probe = dict(probe, holders=holders, message='%s (held now by %s)' % (probe['message'], named),
+                             fix='stop %s, which holds it, then try again; no tool may keep /dev/liveupdate open' % named)
         facts['probe'] = dict(probe, path=DEVICE)
     return facts
 

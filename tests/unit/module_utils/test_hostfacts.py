@@ -628,3 +628,4 @@ def test_a_busy_device_names_its_holders(host, root, monkeypatch):
     probe = hostfacts.device_facts(host, True)['probe']
     assert probe['holders'] == [{'pid': 77, 'comm': 'stray-tool'}]
     assert probe['message'] == 'another process holds /dev/liveupdate (held now by pid 77 stray-tool)'
+    assert probe['fix'] == 'stop pid 77 stray-tool, which holds it, then try again; no tool may keep /dev/liveupdate open'
