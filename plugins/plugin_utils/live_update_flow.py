@@ -43,6 +43,7 @@ UNIT_NAME = re.compile(r'\A[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|tim
 KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
 KEEPER_RECORD = 'cat /run/luo-state/%s/restore.json'
 DEVICE_BUSY_RETRY_S = 3.0
+ANSI_ESCAPE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
 # A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
@@ -393,7 +394,7 @@ class LiveUpdate:
         if rc == 0 or rc > KILLED_BY_SIGNAL or self.going_down():
             return
         raise LiveUpdateFailed('kexec: `%s` failed with rc %s: %s; the host keeps running %s; fix what systemctl says and '
-                               'run again' % (KEXEC_NOW, rc, (err or out).strip() or 'no output', before['release']),
+                               'run again' % (KEXEC_NOW, rc, _plain(err or out) or 'no output', before['release']),
                                'kexec-failed')
 
     def going_down(self):
@@ -412,7 +413,7 @@ class LiveUpdate:
         def new_boot_id():
             rc, out, err = self.remote.command(BOOT_ID)
             if rc != 0:
-                raise NotYet('reading the boot id failed: %s' % (err or out).strip())
+                raise NotYet('reading the boot id failed: %s' % _plain(err or out))
             if not out.strip() or out.strip() == old_boot_id:
                 self.refuse_old_boot_still_running(old_boot_id)
                 raise NotYet('the host kept its boot id %s' % old_boot_id)
@@ -497,7 +498,7 @@ class LiveUpdate:
             return [('test-command-timeout', 'test_command %r did not finish within the %s s left of reboot_timeout; '
                      'make it return sooner or raise reboot_timeout' % (test_command, seconds))]
         if rc != 0:
-            return [('test-command-failed', 'test_command %r failed with rc %s: %s' % (test_command, rc, (err or out).strip()))]
+            return [('test-command-failed', 'test_command %r failed with rc %s: %s' % (test_command, rc, _plain(err or out)))]
         return []
 
     def report(self, before, after, started):
@@ -564,7 +565,7 @@ class LiveUpdate:
     def read(self, cmd, what):
         rc, out, err = self.command(cmd)
         if rc != 0:
-            raise LiveUpdateFailed('%s: could not %s (`%s` rc %s: %s)' % (self.phase, what, cmd, rc, (err or out).strip()),
+            raise LiveUpdateFailed('%s: could not %s (`%s` rc %s: %s)' % (self.phase, what, cmd, rc, _plain(err or out)),
                                    'read-failed')
         return out.strip()
 
@@ -579,6 +580,11 @@ class LiveUpdate:
             fdstore = parse_fdstore_names(self.read('systemd-analyze fdstore %s --json=short' % quoted,
                                                     'read the fd store of %s' % unit))
         return {'load_state': props.get('LoadState'), 'active_state': props.get('ActiveState'), 'fdstore': fdstore}
+
+
+def _plain(text):
+    """Command output for a message: stripped, without the colours systemctl and friends write."""
+    return ANSI_ESCAPE.sub('', text or '').strip()
 
 
 def _error(exc):

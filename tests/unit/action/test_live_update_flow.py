@@ -146,6 +146,14 @@ def test_a_device_held_for_a_moment_is_looked_at_again():
     assert len(probes) == 2
 
 
+def test_a_failing_systemctl_kexec_is_quoted_without_its_colours():
+    host = FakeHost(kexec_fails='\x1b[0;1;31mCall to Reboot failed: Access denied\x1b[0m')
+    failure = failure_of(host)
+    assert failure.reason == 'kexec-failed'
+    assert 'failed with rc 1: Call to Reboot failed: Access denied; the host keeps running 7.2.13' in str(failure)
+    assert '\x1b' not in str(failure)
+
+
 def test_verify_units_refuses_a_name_with_a_trailing_newline():
     failure = failure_of(FakeHost(), verify_units=['demo.service\n'])
     assert failure.reason == 'bad-unit'
