@@ -29,3 +29,12 @@ def test_grub_cfg_carries_the_parameters(host):
                    if line.strip().startswith('linux') and ' single' not in line]
     assert linux_lines
     assert all('liveupdate=on kho=on' in line for line in linux_lines)
+
+
+def test_a_value_grub_would_run_as_a_command_reached_the_kernel_as_written(host):
+    # luo_grub_quoting=7;echo: unquoted, GRUB would end the linux command at ';' and run 'echo'.
+    assert 'luo_grub_quoting=7;echo' in host.file('/proc/cmdline').content_string.split()
+
+
+def test_the_admins_drop_in_is_untouched(host):
+    assert host.file('/etc/default/grub.d/50-admin-serial.cfg').content_string == 'GRUB_TERMINAL_OUTPUT="serial console"\n'
