@@ -301,3 +301,12 @@ def test_update_grub_that_lost_its_exec_bit_restores(debian, run_module, monkeyp
                              'repair or reinstall it; the previous files were restored, nothing changed' % debian)
     os.chmod(os.path.join(debian, 'usr/sbin/update-grub'), 0o755)
     assert tree_state(debian) == before
+
+
+@pytest.mark.parametrize('backend', ['grubby', 'kernel-install'])
+def test_a_chosen_backend_that_is_not_installed_is_refused_and_changes_nothing(debian, run_module, backend):
+    before = tree_state(debian)
+    result = run_module(kernel_cmdline.main, {'params': LUO, 'bootloader': backend})
+    assert result.failed
+    assert 'bootloader %s was chosen but is not installed' % backend in result['msg']
+    assert tree_state(debian) == before
