@@ -25,6 +25,8 @@ ARGUMENT_SPEC = dict(
     test_command=dict(type='str'),
     reboot_timeout=dict(type='int', default=600),
     connect_timeout=dict(type='int', default=10),
+    lock_owner=dict(type='str'),
+    lock_ttl=dict(type='int'),
 )
 
 

@@ -17,6 +17,16 @@ description:
     loaded and active; their fd store entries are recorded. A target that needs an initramfs (a kernel with loadable
     modules) and has none is refused, and so is a host where nothing could tell the live update from a cold reboot
     afterwards (neither systemd's C(KExecCount) nor the kernel log can be read)."
+  - "A host with a kernel staged already (C(/sys/kernel/kexec_loaded), see M(luo.liveupdate.kexec_load)) is refused in
+    the preflight with nothing changed: another run may be about to kexec into it. The message says what is staged when
+    the record of M(luo.liveupdate.kexec_load) says it (RV(already_staged)), and the fix: once sure nobody is about to
+    use it, unload it (M(luo.liveupdate.kexec_load) with C(state=unloaded), or C(kexec -s -u))."
+  - "Lock: after the preflight and before anything is staged, the host-side lock of M(luo.liveupdate.lock) is taken
+    for O(lock_owner), so that two runs (two AWX jobs) never live-update the same host at once. A lock held by another
+    owner fails the task with RV(reason=locked), naming the holder, and nothing staged. The lock is released at the end,
+    success or failure, after unstaging; a release that fails is reported in RV(lock), not fatal. When O(lock_owner)
+    held the lock before the task (a caller holding it around a longer turn), taking it again is re-entrant and the
+    task leaves it held."
   - "Stage: M(luo.liveupdate.kexec_load) loads the target and its initramfs with C(kexec_file_load), making sure the
     next command line has C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd
     stores marked C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that
@@ -24,7 +34,10 @@ description:
     systemctl's message, and the staged kernel is unloaded again; so does an old boot that still answers with
     systemd not stopping it (the kexec job failed)."
   - "Wait: the host's boot id is polled with short connect timeouts and a capped back-off until it changes, then
-    systemd is given the rest of O(reboot_timeout) to finish starting units (C(systemctl is-system-running --wait))."
+    systemd is given the rest of O(reboot_timeout) to finish starting units (C(systemctl is-system-running --wait)).
+    While the host is away, a line says every 15 seconds how long it has been since the kexec, what is waited for and
+    the last error, for example C(waiting for the new boot: 45 s since the kexec, up to 900 s (last: ssh: connect to
+    host ... Connection refused)); AWX shows it in the job output."
   - "Verify: the new boot is the live update and not a cold reboot, proven by systemd's C(KExecCount) (one more,
     systemd >= 262) and by the kernel log of the new boot (C(KHO: found kexec handover data), C(KHO: exec from:
     RELEASE (count N)) naming the kernel that ran before, C(luo: Retrieved live update data)); anything against it,
@@ -49,7 +62,9 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: Runs the preflight and returns the plan (what would be staged, what must be true afterwards); stages nothing.
+    details: Runs the preflight and returns the plan (RV(plan)), what would be staged, with the command line
+      M(luo.liveupdate.kexec_load) in check mode computes, whether the lock would be refused, and what must be true
+      afterwards; takes no lock and stages nothing.
   diff_mode:
     support: none
   platform:
@@ -118,6 +133,19 @@ options:
     description: Seconds a connection attempt may take while waiting; short, so an attempt into a host that is down gives up.
     type: int
     default: 10
+  lock_owner:
+    description:
+      - Who holds the host-side lock (M(luo.liveupdate.lock)) during the live update, one line of up to 200 characters.
+      - When not given, an owner of this task alone, made of the controller's host name, its process id and the start
+        time, so that the task is protected against other runs but never finds its own lock held.
+      - A caller that holds the lock already (for example around health checks after the update) passes its owner; the
+        task then takes it again (re-entrant) and leaves it held at the end.
+    type: str
+  lock_ttl:
+    description:
+      - Seconds the lock is taken for; after that another run may take it over. More than 0.
+      - When not given, O(reboot_timeout) plus 600.
+    type: int
 notes:
   - The host must use systemd as PID 1. C(systemctl kexec) is dispatched with C(--no-block).
   - Reading the kernel log (C(/dev/kmsg)) needs root (C(become)) when C(kernel.dmesg_restrict=1); with systemd 261,
@@ -126,6 +154,7 @@ notes:
 seealso:
   - module: luo.liveupdate.info
   - module: luo.liveupdate.kexec_load
+  - module: luo.liveupdate.lock
   - module: ansible.builtin.reboot
 '''
 
@@ -147,11 +176,16 @@ EXAMPLES = r'''
     test_command: systemctl is-active mydb.service
     reboot_timeout: 900
 
-- name: See what would happen
+- name: See what would happen, and whether another run holds the host
   luo.liveupdate.live_update:
     kernel: /boot/vmlinuz-7.3.4
   check_mode: true
   register: plan
+
+- name: Live update under the lock of this AWX job
+  luo.liveupdate.live_update:
+    kernel: /boot/vmlinuz-7.3.4
+    lock_owner: "awx job {{ awx_job_id }}"
 '''
 
 RETURN = r'''
@@ -270,8 +304,46 @@ elapsed:
   returned: on success
   type: float
 plan:
-  description: In check mode, what would be staged and what must be true afterwards.
+  description: In check mode, what would be staged, whether the lock would be refused, and what must be true afterwards.
   returned: in check mode
+  type: dict
+  contains:
+    stage:
+      description: C(kernel), C(initrd) (null when none) and C(cmdline), the command line the new kernel would get,
+        as M(luo.liveupdate.kexec_load) computes it in check mode from the same arguments.
+      type: dict
+    kexec:
+      description: The command that would start the kexec.
+      type: str
+    lock:
+      description: C(owner), C(path), C(refused) (whether taking the lock would be refused now), C(held_by) (the
+        holder then, else null), C(reentrant) (the owner holds it already) and C(msg), what M(luo.liveupdate.lock) said.
+      type: dict
+    expect:
+      description: What must be true afterwards, C(release), C(kexec_count) (the expected KExecCount, null without one),
+        C(handover_proof) (what will prove the handover) and C(units) (the fd store names of each unit to verify).
+      type: dict
+  sample:
+    stage: {kernel: /boot/vmlinuz-7.3.4, initrd: /boot/initrd.img-7.3.4, cmdline: root=/dev/vda1 ro liveupdate=on kho=on}
+    kexec: systemctl --no-block kexec
+    lock: {owner: awx job 42, path: /var/lib/luo-liveupdate/lock, refused: false, held_by: null, reentrant: false,
+           msg: would take /var/lib/luo-liveupdate/lock for awx job 42 until 2027-01-01T11:10:00Z}
+    expect: {release: 7.3.4, kexec_count: 1, handover_proof: [kexec_count, kernel_log], units: {demo.service: [demo-state]}}
+lock:
+  description:
+    - The host-side lock of this run. C(owner), C(path), C(expires) (wall-clock epoch seconds), C(reentrant) (the owner
+      held it before the task, so it is left held), C(taken_over) (the expired lock of another run that was replaced,
+      else null), C(held_by) (the holder when refused, else null), C(released) (true once released, false when the release
+      failed or found the lock no longer this run's, null when not this run's to release) and C(release_msg) (what the
+      release said or why it failed).
+  returned: when the lock was asked for (not in check mode)
+  type: dict
+  sample: {owner: awx job 42, path: /var/lib/luo-liveupdate/lock, expires: 1798804200, reentrant: false, taken_over: null,
+           held_by: null, released: true, release_msg: released /var/lib/luo-liveupdate/lock}
+already_staged:
+  description: What M(luo.liveupdate.kexec_load) recorded about the kernel found staged (C(kernel), C(initrd), C(cmdline),
+    C(release), C(loaded_at)), null when a kernel is staged without its record.
+  returned: when the reason is C(already-staged)
   type: dict
 reasons:
   description: Blockers found by the preflight (see M(luo.liveupdate.info)).
@@ -296,9 +368,13 @@ phase:
 reason:
   description:
     - Why it failed, a stable id; C(msg) says it in words, with the fix.
-    - C(preflight) - C(bad-unit), C(info-failed), C(not-ready), C(target-incompatible), C(initrd-missing),
-      C(handover-unprovable), C(verify-unit-missing), C(verify-unit-inactive), C(read-failed), C(connection-lost).
-    - C(stage) - C(stage-failed), C(connection-lost). C(kexec) - C(kexec-failed).
+    - C(preflight) - C(bad-unit), C(bad-lock-option) (O(lock_owner) or O(lock_ttl), before the host is touched),
+      C(info-failed), C(not-ready), C(already-staged) (a kernel is staged already; nothing changed),
+      C(target-incompatible), C(initrd-missing), C(handover-unprovable), C(verify-unit-missing),
+      C(verify-unit-inactive), C(read-failed), C(locked) (another run holds the lock; nothing staged), C(lock-failed)
+      (the lock could not be taken), C(connection-lost).
+    - C(stage) - C(stage-failed) (in check mode too, when M(luo.liveupdate.kexec_load) would refuse), C(connection-lost).
+      C(kexec) - C(kexec-failed).
     - C(wait) - C(no-new-boot), C(kexec-not-started) (the old boot still runs and systemd is not stopping it; the
       staged kernel is unloaded again).
     - C(boot) and C(verify) - C(connection-lost), C(read-failed), C(info-failed), C(cold-reboot) (the preserved state

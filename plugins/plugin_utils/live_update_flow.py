@@ -12,19 +12,29 @@ The host is reached through a ``remote`` object:
 - ``remote.reset()``: drop the connection so the next call reconnects;
 - ``remote.clock()`` and ``remote.sleep(seconds)``: monotonic time.
 
+In check mode every module runs in check mode (Ansible passes the task's check mode on).
+
 Connection failures surface as exceptions from ``command`` and ``module``.
 Before the kexec one stops the update (the host is left as it was); after it,
-every call is retried with back-off until ``reboot_timeout`` runs out. Every
+every call is retried with back-off until ``reboot_timeout`` runs out, and a
+line says every PROGRESS_EVERY_S how long the host has been away. Every
 failure is a LiveUpdateFailed whose result says the ``phase`` reached and the
 ``reason``.
+
+The host-side lock (live_update_lock.py) is taken after the preflight, before
+anything is staged, and released at the end, after unstaging.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import socket
+import time
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec as kexecrules
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 
 INFO = 'luo.liveupdate.info'
 KEXEC_LOAD = 'luo.liveupdate.kexec_load'
@@ -34,6 +44,8 @@ KEXEC_NOW = 'systemctl --no-block kexec'
 SYSTEM_STATE = 'systemctl is-system-running'
 # Wait until systemd finished booting (units started, FinishTimestamp set), bounded.
 BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
+# What kexec_load recorded about the kernel it staged (kexec.json): what a kernel staged already is.
+STAGED_RECORD = 'cat %s' % kexecrules.RECORD_PATH
 # The test command runs within what is left of reboot_timeout: a check that hangs must not hang the run.
 TEST_COMMAND = 'timeout --kill-after=5 %d sh -c %s'
 TIMED_OUT = 124  # timeout(1)'s exit status when the time ran out
@@ -46,6 +58,9 @@ DEVICE_BUSY_RETRY_S = 3.0
 ANSI_ESCAPE = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
+# While the host is away, a line says how long it has been, at this pace.
+PROGRESS_EVERY_S = 15.0
+WAITING_FOR = {'wait': 'the new boot', 'boot': 'systemd to finish booting', 'verify': 'the host to answer again'}
 # A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
 KILLED_BY_SIGNAL = 128
 # How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
@@ -158,6 +173,26 @@ def _kho_mismatches(before, kho):
     return found
 
 
+def staged_record(text):
+    """kexec_load's record of the kernel it staged, from the text of its record file; None when it is not one."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def staged_text(record):
+    """What is staged, as far as kexec_load's record says."""
+    if record is None:
+        return ('a kernel is staged on the host already, by something other than luo.liveupdate.kexec_load (there is no '
+                'record of it in %s), so what it is is unknown' % kexecrules.RECORD_PATH)
+    initrd = ' with initrd %s' % record['initrd'] if record.get('initrd') else ''
+    return ('a kernel is staged on the host already: %s (release %s)%s, command line %r, staged by '
+            'luo.liveupdate.kexec_load at %s' % (record.get('kernel'), record.get('release') or 'unknown', initrd,
+                                                 record.get('cmdline'), record.get('loaded_at') or 'an unknown time'))
+
+
 def refuse_units_not_running(states):
     """Every unit to verify must be loaded and active before, or its coming back proves nothing."""
     for unit, state in states.items():
@@ -212,23 +247,45 @@ class LiveUpdate:
         self.staged = False
         self.phase = 'preflight'
         self.deadline = None  # set at the kexec: from then on, calls are retried until it
+        self.kexec_at = None
+        self.next_progress = None  # when the next line saying how long the host has been away is due
         self.new_boot_id = None  # the boot id the host came back with
+        controller = socket.gethostname()
+        owner = params.get('lock_owner')
+        if owner is None:
+            owner = hostlock.default_owner(controller, os.getpid(), time.time())
+        ttl = params.get('lock_ttl')
+        self.lock = hostlock.HostLock(owner, self.timeout() + hostlock.TTL_MARGIN_S if ttl is None else ttl, controller,
+                                      own=params.get('lock_owner') is None)
 
     # --- steps ------------------------------------------------------------
 
     def run(self):
-        """Do the whole live update; returns the result or raises LiveUpdateFailed with phase and reason."""
+        """Do the whole live update; returns the result or raises LiveUpdateFailed with phase and reason.
+
+        A lock this run took is released at the end, success or failure (after unstaging).
+        """
         try:
-            return self.steps()
+            self.steps()
         except LiveUpdateFailed as exc:
+            phase = self.phase
+            self.release_lock()
             exc.result = dict(self.result, **exc.result)
-            exc.result.setdefault('phase', self.phase)
+            exc.result.setdefault('phase', phase)
             exc.result.setdefault('reason', exc.reason)
             raise
+        except Exception:
+            self.release_lock()
+            raise
+        self.release_lock()
+        return self.result
 
     def steps(self):
         started = self.remote.clock()
         units = validate_units(self.params.get('verify_units') or [])
+        problem = hostlock.options_problem(self.lock.owner, self.lock.ttl)
+        if problem:
+            raise LiveUpdateFailed(problem, 'bad-lock-option')
         before = self.until_kexec(units)
         if before is None:
             return self.result
@@ -251,6 +308,7 @@ class LiveUpdate:
             if self.check_mode:
                 self.result['plan'] = self.plan(before)
                 return None
+            self.take_lock()
             self.stage()
             self.kexec(before)
             return before
@@ -272,6 +330,8 @@ class LiveUpdate:
         if not info['ready']:
             raise LiveUpdateFailed('preflight: the host is not ready for a live update: %s' % _reasons_text(info['reasons']),
                                    'not-ready', {'reasons': info['reasons']})
+        if (info.get('kexec') or {}).get('loaded'):
+            self.refuse_staged_already()
         if not info['compatible'] and not self.params.get('force'):
             raise LiveUpdateFailed('preflight: %s cannot take over with the state intact: %s'
                                    % (kernel, _reasons_text(info['target_reasons'])), 'target-incompatible',
@@ -299,6 +359,14 @@ class LiveUpdate:
             self.remote.sleep(DEVICE_BUSY_RETRY_S)
             info = self.info({'target_kernel': kernel, 'probe_device': True})
         return info
+
+    def refuse_staged_already(self):
+        """A kernel staged before this run is someone else's: kexec'ing would start theirs, unloading would break theirs."""
+        rc, out, _err = self.command(STAGED_RECORD)
+        record = staged_record(out) if rc == 0 else None
+        raise LiveUpdateFailed('preflight: %s. Another run may be about to kexec into it: once sure nobody is, unload it '
+                               '(luo.liveupdate.kexec_load with state: unloaded, or kexec -s -u on the host) and run again'
+                               % staged_text(record), 'already-staged', {'already_staged': record})
 
     def default_kernel(self):
         """The newest installed kernel newer than the running one, said out loud; None when there is none."""
@@ -346,22 +414,55 @@ class LiveUpdate:
         return witnesses
 
     def plan(self, before):
+        """Check mode: whether the lock would be refused, and what kexec_load (in check mode) would stage."""
+        lock = self.lock.planned(self.module(hostlock.MODULE, self.lock.acquire_args()))
+        self.phase = 'stage'
+        staged = self.module(KEXEC_LOAD, self.stage_args())
+        if staged.get('failed'):
+            raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
         return {
-            'stage': {'kernel': self.result['target'], 'initrd': self.result['initrd']},
+            'stage': {'kernel': self.result['target'], 'initrd': self.result['initrd'], 'cmdline': staged.get('cmdline')},
             'kexec': KEXEC_NOW,
+            'lock': lock,
             'expect': {'release': self.result['kernel_target'], 'kexec_count': _plus_one(before['kexec_count']),
                        'handover_proof': before['witnesses'],
                        'units': {unit: state['fdstore'] for unit, state in before['units'].items()}},
         }
 
-    def stage(self):
-        self.phase = 'stage'
+    def take_lock(self):
+        """The host-side lock, before anything is staged; held by another run, the update stops here."""
+        self.lock.asking()
+        problem = self.lock.taken(self.module(hostlock.MODULE, self.lock.acquire_args()))
+        self.result['lock'] = self.lock.state
+        if problem:
+            raise LiveUpdateFailed('preflight: %s' % problem[1], problem[0])
+        if self.lock.state['taken_over']:
+            self.log('took the lock over from %s, whose lock had expired' % self.lock.state['taken_over']['owner'])
+
+    def release_lock(self):
+        """Release the lock this run took; a release that fails is said, not fatal."""
+        if not self.lock.must_release:
+            return
+        try:
+            problem = self.lock.released(answer=self.module(hostlock.MODULE, self.lock.release_args()))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            problem = self.lock.released(error=_error(exc))
+        if problem:
+            self.log(problem)
+
+    def stage_args(self):
+        """kexec_load's arguments for the target: the same in check mode (the plan) as for staging."""
         args = {'state': 'loaded', 'kernel': self.result['target'], 'force': bool(self.params.get('force'))}
         if self.result['initrd']:
             args['initrd'] = self.result['initrd']
         for name in ('cmdline', 'reuse_cmdline', 'append', 'remove'):
             if self.params.get(name) is not None:
                 args[name] = self.params[name]
+        return args
+
+    def stage(self):
+        self.phase = 'stage'
+        args = self.stage_args()
         self.staged = True  # until kexec_load says otherwise: a lost answer may hide a staged kernel
         staged = self.module(KEXEC_LOAD, args)
         if staged.get('failed'):
@@ -409,6 +510,8 @@ class LiveUpdate:
         """Poll the boot id until it changes; capped exponential back-off; reconnect after each failure."""
         self.phase = 'wait'
         self.deadline = kexec_at + self.timeout()
+        self.kexec_at = kexec_at
+        self.next_progress = kexec_at + PROGRESS_EVERY_S
 
         def new_boot_id():
             rc, out, err = self.remote.command(BOOT_ID)
@@ -437,15 +540,45 @@ class LiveUpdate:
                 % (old_boot_id, out.strip()), 'kexec-not-started'))
 
     def wait_for_boot_finished(self):
-        """Let systemd finish starting units before they are checked; say what state it reached."""
-        self.phase = 'boot'
+        """Let systemd finish starting units before they are checked; say what state it reached.
 
-        def remaining():
-            return max(int(self.deadline - self.remote.clock()), 1)
-        _rc, out, _err = self.call(lambda: self.remote.command(BOOT_FINISHED % remaining()))
-        self.result['system_state'] = out.strip() or 'unknown'
+        Waited for in pieces that end when the next progress line is due, so that the line comes on time.
+        """
+        self.phase = 'boot'
+        while True:
+            rc, out, _err = self.call(self.boot_finished_piece)
+            state = out.strip()
+            if rc != TIMED_OUT:
+                break
+            state = self.command(SYSTEM_STATE)[1].strip()
+            if self.remote.clock() >= self.deadline:
+                break
+            self.progress('systemd is %s' % (state or 'not answering'))
+        self.result['system_state'] = state or 'unknown'
         if self.result['system_state'] not in ('running', 'degraded'):
             self.log('systemd is %s after the live update (not finished within reboot_timeout)' % self.result['system_state'])
+
+    def boot_finished_piece(self):
+        """systemctl is-system-running --wait, until the next progress line is due (or the deadline, if sooner)."""
+        now = self.remote.clock()
+        return self.remote.command(BOOT_FINISHED % max(int(min(self.next_progress, self.deadline) - now), 1))
+
+    def progress(self, last):
+        """Say how long the host has been away, if a line is due; then the next is due a steady step later."""
+        now = self.remote.clock()
+        if self.kexec_at is None or now < self.next_progress:
+            return
+        self.log('waiting for %s: %d s since the kexec, up to %d s (last: %s)'
+                 % (WAITING_FOR.get(self.phase, 'the host'), now - self.kexec_at, self.timeout(), last))
+        self.next_progress += PROGRESS_EVERY_S * (int((now - self.next_progress) // PROGRESS_EVERY_S) + 1)
+
+    def pause(self, seconds, last):
+        """Sleep, saying how long the host has been away whenever a line falls due meanwhile."""
+        end = self.remote.clock() + seconds
+        while self.next_progress is not None and self.next_progress < end:
+            self.remote.sleep(max(self.next_progress - self.remote.clock(), 0))
+            self.progress(last)
+        self.remote.sleep(max(end - self.remote.clock(), 0))
 
     def verify(self, before, units):
         """The new boot is the live update, on the target release, units back with the same fd store names."""
@@ -539,9 +672,10 @@ class LiveUpdate:
             except Exception as exc:  # pylint: disable=broad-exception-caught
                 last_error = _error(exc)
                 self.remote.reset()
+            self.progress(last_error)
             if self.remote.clock() + delay > self.deadline:
                 raise timed_out(last_error)
-            self.remote.sleep(delay)
+            self.pause(delay, last_error)
             delay = min(delay * 2, BACKOFF_MAX)
 
     def command(self, cmd):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import shlex
 
+from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 
 IMAGE_PREFIX = '/boot/vmlinuz-'
 KMSG_DENIED = 'cannot read the kernel log /dev/kmsg: Operation not permitted'
+WALL_START = 1798800000  # the host's wall clock when the fake clock reads 0
 
 
 class HostDown(Exception):
@@ -37,6 +40,10 @@ class FakeHost:
     ``device_held``: how many probes of /dev/liveupdate find it held by another process.
     ``keepers``: {NAME: restore result of luo-state@NAME on the next boot}: 'restored' writes a record of the
     state saved by the boot before; anything else writes that result; None writes no record.
+    ``check_mode``: modules run in check mode (Ansible passes the task's check mode to every module).
+    ``staged``, ``kexec_record``: a kernel staged before the run, and kexec_load's record of it (None: none).
+    ``lock``: the lock record on the host; ``lock_fails``, ``release_fails``: the lock module fails with that message.
+    ``boot_finish_s``: seconds systemd takes to finish booting once the new boot answers.
     """
 
     def __init__(self, **kw):
@@ -66,12 +73,19 @@ class FakeHost:
         self.keeper_records = {}
         self.device_held = 0
         self.system_state = 'running'
+        self.check_mode = False
+        self.staged = None
+        self.staged_initrd = None
+        self.kexec_record = None
+        self.lock = None
+        self.lock_fails = None
+        self.release_fails = None
+        self.boot_finish_s = 0
+        self.booted_at = None
         self.__dict__.update(kw)
         for name in self.keepers:
             self.units['luo-state@%s.service' % name] = {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': []}
         self.now = 0.0
-        self.staged = None
-        self.staged_initrd = None
         self.kexeced = False
         self.new_boot_seen = False
         self.calls = []
@@ -90,15 +104,52 @@ class FakeHost:
     def module(self, name, args):
         self.calls.append(('module', name, args))
         self.drop_if_away()
+        if self.kexeced and self.comes_back is None:
+            raise HostDown('ssh: connect to host 127.0.0.1 port 2222: Connection refused')
         if name == flow.INFO:
             return self.info(args)
+        if name == hostlock.MODULE:
+            return self.lock_module(args)
+        assert name == flow.KEXEC_LOAD, name
         if args['state'] == 'unloaded':
-            self.staged = self.staged_initrd = None
+            if not self.check_mode:
+                self.staged = self.staged_initrd = self.kexec_record = None
             return {'changed': True}
+        cmdline = 'root=/dev/vda1 %sliveupdate=on kho=on' % ''.join(item + ' ' for item in args.get('append') or [])
+        if self.check_mode:
+            return {'changed': True, 'cmdline': cmdline, 'initrd': args.get('initrd')}
         if self.stage_fails:
             return {'failed': True, 'msg': 'kexec_file_load failed: Operation not permitted'}
         self.staged, self.staged_initrd = args['kernel'], args.get('initrd')
-        return {'changed': True, 'cmdline': 'root=/dev/vda1 liveupdate=on kho=on', 'initrd': args.get('initrd')}
+        self.kexec_record = {'kernel': args['kernel'], 'initrd': args.get('initrd'), 'cmdline': cmdline,
+                             'release': release_of(args['kernel']), 'loaded_at': '2027-01-01T10:00:00Z'}
+        return {'changed': True, 'cmdline': cmdline, 'initrd': args.get('initrd')}
+
+    def lock_module(self, args):
+        """luo.liveupdate.lock, on a lock kept in memory, answering as the module does."""
+        path = args.get('path', lockrules.DEFAULT_PATH)
+        now = WALL_START + self.now
+        held = self.lock
+        fails = self.lock_fails if args['state'] == 'acquired' else self.release_fails
+        if fails:
+            return {'failed': True, 'msg': fails, 'path': path}
+        if args['state'] == 'released':
+            if held is None or held['owner'] != args['owner']:
+                return {'changed': False, 'released': False, 'lock': held, 'previous': held, 'path': path,
+                        'msg': 'left the lock %s as it is' % path if held else 'no lock at %s' % path}
+            if not self.check_mode:
+                self.lock = None
+            return {'changed': True, 'released': True, 'lock': None, 'previous': held, 'path': path, 'msg': 'released'}
+        if held is not None and held['owner'] != args['owner'] and now < held['expires']:
+            return {'failed': True, 'acquired': False, 'changed': False, 'lock': held, 'previous': held, 'held_by': held,
+                    'reentrant': False, 'taken_over': False, 'path': path, 'msg': lockrules.refusal(path, held)}
+        reentrant = held is not None and held['owner'] == args['owner']
+        record = lockrules.make_record(args['owner'], args.get('controller'), held['started'] if reentrant else now,
+                                       now + args['ttl'])
+        if not self.check_mode:
+            self.lock = record
+        return {'changed': True, 'acquired': True, 'lock': record, 'previous': held, 'held_by': None, 'path': path,
+                'reentrant': reentrant, 'taken_over': held is not None and not reentrant, 'msg': 'took it'}
 
     def info(self, args):
         reasons = [] if self.ready else [
@@ -112,6 +163,7 @@ class FakeHost:
             'kernel': {'release': self.release},
             'kernels': [{'release': release, 'image': IMAGE_PREFIX + release} for release in self.installed],
             'kho': self.kho_facts(),
+            'kexec': {'loaded': self.staged is not None},
             'systemd': {'version': self.systemd_version, 'kexec_count': self.kexec_count_property(),
                         'last_live_update_ms': {'total': 1234.5} if self.kexec_count else None}}
         if 'target_kernel' in args:
@@ -165,9 +217,16 @@ class FakeHost:
         if cmd == 'uname -r':
             return 0, self.release + '\n', ''
         if cmd == flow.SYSTEM_STATE:
-            return 0, 'running\n', ''
+            return (0, 'running\n', '') if self.booted() else (1, 'starting\n', '')
         if cmd.startswith('timeout ') and cmd.endswith('systemctl is-system-running --wait'):
+            seconds = int(cmd.split()[1])
+            if self.booted_at is not None and self.now + seconds < self.booted_at + self.boot_finish_s:
+                self.now += seconds
+                return flow.TIMED_OUT, '', ''
+            self.now = max(self.now, (self.booted_at or 0) + self.boot_finish_s)
             return (0, 'running\n', '') if self.system_state == 'running' else (1, self.system_state + '\n', '')
+        if cmd == 'cat /run/luo-liveupdate/kexec.json':  # what kexec_load recorded about the kernel it staged
+            return (0, json.dumps(self.kexec_record), '') if self.kexec_record else (1, '', 'No such file or directory')
         if cmd == flow.KEXEC_NOW:
             if self.kexec_fails:
                 return 1, '', self.kexec_fails
@@ -209,9 +268,15 @@ class FakeHost:
             self.boot()
         return self.answer(cmd)
 
+    def booted(self):
+        """Whether systemd finished booting."""
+        return self.booted_at is None or self.now >= self.booted_at + self.boot_finish_s
+
     def boot(self):
         """The new boot: a live update hands KHO state over and counts; a cold boot starts from nothing."""
         self.boot_id = 'boot-2'
+        self.booted_at = self.now
+        self.kexec_record = None  # /run is cleared
         old = self.release
         if self.comes_back in ('target', 'cold-target'):
             self.release = release_of(self.staged)
@@ -232,3 +297,4 @@ class FakeHost:
         if self.lose_fdstore or self.comes_back != 'target':
             for unit in self.units.values():
                 unit['fdstore'] = []
+        self.staged = self.staged_initrd = None  # the staged kernel runs now, or went with the cold boot

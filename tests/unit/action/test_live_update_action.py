@@ -3,7 +3,11 @@
 """The action plugin's wiring: arguments, connection timeouts, results, through a fake connection."""
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
+import yaml
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.dataloader import DataLoader
@@ -12,6 +16,8 @@ from ansible.playbook.task import Task
 from ansible.plugins.loader import shell_loader
 from ansible.template import Templar
 
+from ansible_collections.luo.liveupdate.plugins.action import live_update as action_module
+from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
 
 
@@ -41,6 +47,7 @@ def action_class():
 def run_action(action_class, host, check_mode=False, **args):
     task = Task.load(dict(action='luo.liveupdate.live_update', args=args))
     task.check_mode = check_mode
+    host.check_mode = check_mode  # the modules the action runs get the task's check mode
     connection = FakeConnection()
     action = action_class(task, connection, PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
     # The host behind the connection: modules and commands go to the simulated host.
@@ -128,3 +135,63 @@ def test_action_failure_of_systemctl_kexec_says_why(action_class, monkeypatch):
     assert host.now < 1
     assert (result['phase'], result['reason']) == ('kexec', 'kexec-failed')
     assert 'Permission denied' in result['msg'] and result['unstaged'] is True
+
+
+def test_action_takes_and_releases_the_lock_of_this_task(action_class, monkeypatch):
+    host = FakeHost()
+    monkeypatch.setattr('time.sleep', host.sleep)
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', reboot_timeout=300)
+    assert not result.get('failed'), result
+    owner = 'live_update on %s pid %d at ' % (socket.gethostname(), os.getpid())
+    assert result['lock']['owner'].startswith(owner) and result['lock']['released'] is True
+    acquire = [call[2] for call in host.calls if call[:2] == ('module', 'luo.liveupdate.lock')][0]
+    assert acquire['ttl'] == 900
+    assert host.lock is None
+
+
+def test_action_passes_lock_owner_and_lock_ttl_on(action_class, monkeypatch):
+    host = FakeHost(lock={'owner': 'awx job 42', 'controller': 'awx', 'started': 1798799000, 'expires': 1798800100})
+    monkeypatch.setattr('time.sleep', host.sleep)
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', lock_owner='awx job 42', lock_ttl=7200)
+    assert result['lock']['reentrant'] is True and result['lock']['released'] is None
+    assert host.lock['owner'] == 'awx job 42' and host.lock['expires'] >= 1798800000 + 7200
+
+
+def test_action_refuses_a_bad_lock_ttl_before_the_host_is_touched(action_class):
+    host = FakeHost()
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', lock_ttl=0)
+    assert result['failed'] is True and result['reason'] == 'bad-lock-option'
+    assert 'lock_ttl 0 is not a positive number of seconds' in result['msg']
+    assert host.calls == []
+
+
+def test_action_says_how_long_the_host_has_been_away_on_the_display(action_class, monkeypatch):
+    host = FakeHost(down_polls=8)
+    shown = []
+    monkeypatch.setattr('time.sleep', host.sleep)
+    monkeypatch.setattr('time.monotonic', host.clock)
+    monkeypatch.setattr(action_module.display, 'display', lambda message, *args, **kwargs: shown.append(message))
+    result, _connection = run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', reboot_timeout=900)
+    assert not result.get('failed'), result
+    lines = [line for line in shown if 'waiting for the new boot' in line]
+    assert len(lines) == 3
+    assert lines[0].endswith(': waiting for the new boot: 15 s since the kexec, up to 900 s (last: HostDown: ssh: connect '
+                             'to host 127.0.0.1 port 2222: Connection refused)')
+
+
+def test_action_check_mode_plans_with_the_command_line_and_the_lock(action_class):
+    host = FakeHost(lock={'owner': 'awx job 7', 'controller': 'awx', 'started': 1798799000, 'expires': 1798809000})
+    result, _connection = run_action(action_class, host, check_mode=True, kernel='/boot/vmlinuz-7.3.4')
+    assert not result.get('failed'), result
+    assert result['plan']['stage']['cmdline'] == 'root=/dev/vda1 liveupdate=on kho=on'
+    assert result['plan']['lock']['refused'] is True and result['plan']['lock']['held_by']['owner'] == 'awx job 7'
+    assert host.staged is None and host.lock['owner'] == 'awx job 7'
+
+
+def test_documentation_matches_the_argument_spec():
+    options = yaml.safe_load(doc_module.DOCUMENTATION)['options']
+    assert set(options) == set(action_module.ARGUMENT_SPEC)
+    for name, spec in action_module.ARGUMENT_SPEC.items():
+        assert options[name]['type'] == spec['type'], name
+        assert options[name].get('default') == spec.get('default'), name
+        assert options[name].get('elements') == spec.get('elements'), name

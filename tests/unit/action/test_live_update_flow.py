@@ -17,6 +17,7 @@ def run(host, check_mode=False, **params):
     params.setdefault('verify_units', ['demo.service'])
     params.setdefault('reboot_timeout', 600)
     messages = []
+    host.check_mode = check_mode  # as Ansible runs every module of a task in check mode
     result = LiveUpdate(host, params, check_mode=check_mode, log=messages.append).run()
     return result, messages
 
