@@ -7,7 +7,7 @@ COLL := $(ROOT)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLL)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: venv collection-link test unit sanity lint molecule bench-smoke bench lab-deps stock-kernel demo clean
+.PHONY: venv collection-link test unit sanity lint package molecule bench-smoke bench lab-deps stock-kernel demo clean
 
 venv:
 	@tools/setup-venv
@@ -16,10 +16,11 @@ collection-link:
 	@mkdir -p $(COLL)/ansible_collections/luo
 	@ln -sfn $(ROOT) $(COLL)/ansible_collections/luo/liveupdate
 
-## The whole test suite: unit, sanity (zero ignores), lint, the lab scenarios, and the benchmark's smoke run.
+## The whole test suite: unit, sanity (zero ignores), lint, the package as Galaxy and ansible-builder take it,
+## the lab scenarios, and the benchmark's smoke run.
 # Stages in this order, stopping at the first failure; the log ends with the time of each.
 test:
-	@tools/run-stages unit sanity lint molecule bench-smoke
+	@tools/run-stages unit sanity lint package molecule bench-smoke
 
 # Unit tests use the decompressors of lab-deps and Debian's stock kernel (an incompatible target).
 unit: venv collection-link lab-deps stock-kernel
@@ -30,6 +31,10 @@ sanity: venv
 
 lint: venv collection-link
 	$(VENV)/bin/ansible-lint --profile production
+
+# The built tarball through galaxy-importer (its own venv in build/), then the execution environment's build context.
+package: venv
+	tools/check-package
 
 lab-deps:
 	lab/install-deps
