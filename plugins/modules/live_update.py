@@ -286,7 +286,9 @@ kexec_count:
   type: int
 restored:
   description:
-    - Per unit of O(verify_units), whether it is active and its fd store came back with the same names.
+    - Per unit of O(verify_units), whether it is active and its fd store came back with the same names
+      (C(fdstore_restored)); never true when the new boot is not a proven live update, since a service may make
+      fresh state under the old names after a cold boot.
     - For a C(luo-state@) keeper also C(keeper_restored), whether its restore record proves the saved state came back.
   returned: after the kexec
   type: dict

@@ -33,6 +33,7 @@ class FakeHost:
     ``down_polls``: boot id reads that fail after the kexec before the new boot answers.
     ``comes_back``: what the host boots into: 'target' (the live update), 'old' (a cold reboot into the
     running kernel), 'cold-target' (a cold reboot into the target), or None (never comes back).
+    ``recreates_fdstore``: services put fresh state under the old fd store names when theirs came back empty.
     ``kexec_fails``: stderr of a ``systemctl kexec`` that exits 1 while the host stays up;
     ``kexec_job_fails``: it exits 0, but its job fails and the host keeps running.
     ``drops_after_boot``: calls that fail as dropped connections once the new boot has answered;
@@ -61,6 +62,7 @@ class FakeHost:
         self.down_polls = 2
         self.comes_back = 'target'
         self.lose_fdstore = False
+        self.recreates_fdstore = False
         self.stage_fails = False
         self.kexec_fails = None
         self.kexec_job_fails = False
@@ -296,5 +298,6 @@ class FakeHost:
                                              'boot_id': self.boot_id, 'message': 'no saved state', 'state': None}
         if self.lose_fdstore or self.comes_back != 'target':
             for unit in self.units.values():
-                unit['fdstore'] = []
+                # A service that finds its fd store empty may make fresh state under the same name.
+                unit['fdstore'] = list(unit['fdstore']) if self.recreates_fdstore else []
         self.staged = self.staged_initrd = None  # the staged kernel runs now, or went with the cold boot

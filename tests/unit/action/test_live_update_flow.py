@@ -84,6 +84,15 @@ def test_cold_reboot_into_the_old_kernel_fails_verification():
     assert (caught.value.result['phase'], caught.value.result['reason']) == ('verify', 'cold-reboot')
 
 
+def test_a_cold_boot_never_reports_state_restored_even_when_services_remade_it_under_the_same_names():
+    host = FakeHost(comes_back='cold-target', recreates_fdstore=True)
+    with pytest.raises(LiveUpdateFailed) as caught:
+        run(host)
+    assert caught.value.result['reason'] == 'cold-reboot'
+    assert caught.value.result['restored']['demo.service'] == {'active': True, 'fdstore': ['demo-state'],
+                                                                'fdstore_restored': False}
+
+
 def test_lost_fd_store_fails_verification():
     host = FakeHost(lose_fdstore=True)
     with pytest.raises(LiveUpdateFailed, match=r"demo.service fd store holds \[\], before it held \['demo-state'\]") as caught:
