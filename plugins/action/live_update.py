@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -77,6 +77,14 @@ class ActionModule(ActionBase):
         except LiveUpdateFailed as exc:
             result.update(exc.result, failed=True, msg=str(exc))
         return result
+
+    def cleanup(self, force=False):
+        """Ansible removes the task's temporary directory on the host after run(): a host that never came back
+        cannot be reached for that, and its failure must not turn the result (reason, phase) into "unreachable"."""
+        try:
+            super().cleanup(force)
+        except AnsibleConnectionFailure as exc:
+            display.warning('live_update: the temporary directory on the host was not removed (%s)' % exc)
 
     def _set_connect_timeout(self, seconds):
         """Short connect timeouts: an ssh that connects while the host is down must give up, not hang."""

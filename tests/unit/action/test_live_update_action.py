@@ -195,3 +195,16 @@ def test_documentation_matches_the_argument_spec():
         assert options[name]['type'] == spec['type'], name
         assert options[name].get('default') == spec.get('default'), name
         assert options[name].get('elements') == spec.get('elements'), name
+
+
+def test_a_host_gone_at_cleanup_keeps_the_result_of_the_live_update(action_class):
+    connection = FakeConnection()
+    action = action_class(Task.load(dict(action='luo.liveupdate.live_update', args={})), connection, PlayContext(),
+                          DataLoader(), Templar(loader=DataLoader()), None)
+    connection._shell.tmpdir = '/root/.ansible/tmp/ansible-tmp-1'  # left by a module call the host went away in
+
+    def gone(tmp_path, tmp_path_is_file=False):
+        from ansible.errors import AnsibleConnectionFailure  # pylint: disable=import-outside-toplevel
+        raise AnsibleConnectionFailure('Connection timed out during banner exchange')
+    action._remove_tmp_path = gone
+    action.cleanup()  # must not raise: the task's failure (no-new-boot...) stands
