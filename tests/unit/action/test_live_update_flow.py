@@ -89,8 +89,8 @@ def test_a_cold_boot_never_reports_state_restored_even_when_services_remade_it_u
     with pytest.raises(LiveUpdateFailed) as caught:
         run(host)
     assert caught.value.result['reason'] == 'cold-reboot'
-    assert caught.value.result['restored']['demo.service'] == {'active': True, 'fdstore': ['demo-state'],
-                                                                'fdstore_restored': False}
+    expected = {'active': True, 'fdstore': ['demo-state'], 'fdstore_restored': False}
+    assert caught.value.result['restored']['demo.service'] == expected
 
 
 def test_lost_fd_store_fails_verification():
