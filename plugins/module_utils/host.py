@@ -2,9 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where the host's files are and how to run its commands.
 
-Modules read the real host (root ``/``). The collection's own tests point
-``LUO_LIVEUPDATE_TEST_ROOT`` at a fixture tree: every path is then read below
-it and commands are looked up in its ``usr/sbin``, ``usr/bin``, ``sbin``, ``bin``.
+Modules read the real host: ``Host.from_module`` has the root ``/``. A ``Host`` with
+another root reads every path below it and looks commands up in its ``usr/sbin``,
+``usr/bin``, ``sbin``, ``bin`` (tests build one over a fixture tree).
 """
 from __future__ import annotations
 
@@ -28,22 +28,8 @@ class Host:
 
     @classmethod
     def from_module(cls, module):
-        """The host an AnsibleModule runs on (or the test root).
-
-        Arguments reach the command verbatim (run_command would otherwise expand ``$VAR`` and
-        ``~`` in them: a kernel command line with ``x=$prefix`` would change on the way), and a
-        command that cannot be started is an rc 127 result saying why, not an exit of the module.
-        """
-        def runner(argv, text):
-            options = {'expand_user_and_vars': False, 'handle_exceptions': False}
-            if not text:
-                options['encoding'] = None
-            try:
-                return module.run_command(argv, **options)
-            except OSError as error:
-                message = 'cannot run %s: %s' % (argv[0], why_not_started(argv[0], error))
-                return 127, ('' if text else b''), (message if text else message.encode())
-        return cls(os.environ.get(TEST_ROOT_ENV) or '/', runner)
+        """The host an AnsibleModule runs on."""
+        return cls('/', module_runner(module))
 
     def _resolve(self, argv):
         # A bare command name is looked up below the root, so tests run their fixture tools.
@@ -89,6 +75,25 @@ class Host:
         if self.root == '/':
             return path
         return '/' + os.path.relpath(path, self.root)
+
+
+def module_runner(module):
+    """A runner through ``module.run_command``.
+
+    Arguments reach the command verbatim (run_command would otherwise expand ``$VAR`` and
+    ``~`` in them: a kernel command line with ``x=$prefix`` would change on the way), and a
+    command that cannot be started is an rc 127 result saying why, not an exit of the module.
+    """
+    def runner(argv, text):
+        options = {'expand_user_and_vars': False, 'handle_exceptions': False}
+        if not text:
+            options['encoding'] = None
+        try:
+            return module.run_command(argv, **options)
+        except OSError as error:
+            message = 'cannot run %s: %s' % (argv[0], why_not_started(argv[0], error))
+            return 127, ('' if text else b''), (message if text else message.encode())
+    return runner
 
 
 def _interpreter(path):

@@ -56,3 +56,15 @@ def run_module(capsys, monkeypatch):
         out = capsys.readouterr().out
         return ModuleResult(json.loads(out))
     return run
+
+
+@pytest.fixture
+def host_root(monkeypatch):
+    """host_root(path): modules run in-process read and run commands below ``path``, not on this machine."""
+    from ansible_collections.luo.liveupdate.plugins.module_utils import host as host_utils  # pylint: disable=import-outside-toplevel
+
+    def use(path):
+        monkeypatch.setattr(host_utils.Host, 'from_module',
+                            classmethod(lambda cls, module: cls(str(path), host_utils.module_runner(module))))
+        return str(path)
+    return use

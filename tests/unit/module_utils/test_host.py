@@ -41,28 +41,23 @@ def ansible_module():
 
 # --- from_module: the root and a runner built on run_command ---
 
-def test_from_module_reads_the_real_host_without_the_test_root(ansible_module, monkeypatch):
-    monkeypatch.delenv(host_utils.TEST_ROOT_ENV, raising=False)
+def test_from_module_reads_the_real_host(ansible_module):
     assert Host.from_module(ansible_module).root == '/'
 
 
-def test_from_module_empty_test_root_means_the_real_host(ansible_module, monkeypatch):
-    monkeypatch.setenv(host_utils.TEST_ROOT_ENV, '')
-    assert Host.from_module(ansible_module).root == '/'
-
-
-def test_from_module_uses_the_test_root(ansible_module, monkeypatch, tmp_path):
-    monkeypatch.setenv(host_utils.TEST_ROOT_ENV, str(tmp_path))
-    assert Host.from_module(ansible_module).root == str(tmp_path)
-
-
-def test_from_module_runs_text_and_bytes_through_run_command(ansible_module, monkeypatch, tmp_path):
-    monkeypatch.setenv(host_utils.TEST_ROOT_ENV, str(tmp_path))
+def test_module_runner_runs_text_and_bytes_through_run_command(ansible_module, tmp_path):
     tool = make_tool(tmp_path, 'usr/bin', 'hello', '#!/bin/sh\nprintf "hello %s\\n" "$1"\necho warn >&2\nexit 3\n')
-    host = Host.from_module(ansible_module)
+    host = Host(str(tmp_path), host_utils.module_runner(ansible_module))
     assert host.run(['hello', 'world']) == (3, 'hello world\n', 'warn\n')
     assert host.run_bytes(['hello', 'bytes']) == (3, b'hello bytes\n', b'warn\n')
     assert host.run([tool, 'by-path']) == (3, 'hello by-path\n', 'warn\n')
+
+
+def test_no_environment_variable_changes_the_root(ansible_module, monkeypatch, tmp_path):
+    """The product reads the host it runs on: no test switch in the environment moves it."""
+    for name in ('LUO_LIVEUPDATE_TEST_ROOT', 'LUO_LIVEUPDATE_ROOT', 'ROOT'):
+        monkeypatch.setenv(name, str(tmp_path))
+    assert Host.from_module(ansible_module).root == '/'
 
 
 # --- run: bare names resolve below the root ---
@@ -182,7 +177,6 @@ def test_which_on_the_real_host_finds_sh():
 
 def test_from_module_passes_arguments_verbatim(ansible_module, monkeypatch):
     """A kernel command line such as x=$prefix must reach kexec as written, not with $prefix or ~ expanded."""
-    monkeypatch.delenv('LUO_LIVEUPDATE_TEST_ROOT', raising=False)
     monkeypatch.setenv('prefix', 'EXPANDED')
     rc, out, _err = Host.from_module(ansible_module).run(['/bin/echo', 'x=$prefix', '~root/y'])
     assert (rc, out) == (0, 'x=$prefix ~root/y\n')
@@ -190,7 +184,6 @@ def test_from_module_passes_arguments_verbatim(ansible_module, monkeypatch):
 
 def test_from_module_reports_a_command_that_cannot_start(ansible_module, monkeypatch, tmp_path):
     """A command that cannot be started is an error result with the reason, not an exit of the module."""
-    monkeypatch.delenv('LUO_LIVEUPDATE_TEST_ROOT', raising=False)
     broken = tmp_path / 'broken'
     broken.write_text('#!/nonexistent/interpreter\n')
     broken.chmod(0o755)

@@ -4,8 +4,8 @@
 
 A tree is a directory laid out like a host's root: /proc and /sys files,
 /boot with real (small) kernel images and configs, /dev/liveupdate, and
-stand-in kexec and systemctl that print what the real tools print. Point
-LUO_LIVEUPDATE_TEST_ROOT at it and the module reads the tree, not this machine.
+stand-in kexec and systemctl that print what the real tools print. The
+``host_root`` fixture makes the module read the tree, not this machine.
 """
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import kimage, readiness
-from ansible_collections.luo.liveupdate.plugins.module_utils.host import TEST_ROOT_ENV
 from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
@@ -25,11 +24,9 @@ TARGET = '/boot/vmlinuz-7.3.4'
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
+def root(tmp_path, host_root):
     """A LUO-ready host tree the module reads instead of this machine."""
-    path = trees.ready_host(tmp_path / 'root')
-    monkeypatch.setenv(TEST_ROOT_ENV, path)
-    return path
+    return host_root(trees.ready_host(tmp_path / 'root'))
 
 
 @pytest.fixture
@@ -499,13 +496,13 @@ def test_target_relative(root, check):
 
 
 @pytest.fixture
-def open_root(monkeypatch):
+def open_root(host_root):
     """A ready host tree that the user nobody can walk through (tmp_path is private to root)."""
     path = tempfile.mkdtemp(prefix='luo-info-')
     os.chmod(path, 0o755)
     trees.ready_host(path)
     trees.write(path, '/' + trees.CALLS_LOG, '', mode=0o666)
-    monkeypatch.setenv(TEST_ROOT_ENV, path)
+    host_root(path)
     yield path
     shutil.rmtree(path)
 
@@ -529,8 +526,7 @@ def test_target_unreadable(open_root, check):
 
 # --- this machine and the lab's real kernels ---
 
-def test_this_machine(run_module, monkeypatch):
-    monkeypatch.delenv(TEST_ROOT_ENV, raising=False)
+def test_this_machine(run_module):
     result = run_module(info.main, {}, check_mode=True)
     assert result['changed'] is False and not result.failed
     assert result['ready'] is False
@@ -555,9 +551,8 @@ def lab_kernel(name):
     return str(path)
 
 
-def test_lab_kernel_on_this_machine(run_module, monkeypatch):
+def test_lab_kernel_on_this_machine(run_module):
     path = lab_kernel('vmlinuz-7.2.13-luo')
-    monkeypatch.delenv(TEST_ROOT_ENV, raising=False)
     result = run_module(info.main, {'target_kernel': path}, check_mode=True)
     assert not result.failed
     target = result['target']

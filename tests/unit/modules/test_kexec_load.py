@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import host as hostmod
 from ansible_collections.luo.liveupdate.plugins.modules import kexec_load
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
@@ -56,7 +55,7 @@ def install_kernel(root, release, abi=kb.LAB_ABI, config=kb.CONFIG_TEXT, name=No
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
+def root(tmp_path, host_root):
     """A host running the LUO kernel 7.2.13 with liveupdate=on kho=on, kexec-tools 2.0.32, and 7.3.4 in /boot."""
     root = str(tmp_path / 'host')
     write(root, '/proc/sys/kernel/osrelease', RUNNING + '\n')
@@ -70,7 +69,7 @@ def root(tmp_path, monkeypatch):
     write(root, INITRD, b'070701' + b'\0' * 500)
     with open(FAKE_KEXEC, encoding='utf-8') as handle:
         write(root, '/usr/sbin/kexec', handle.read(), mode=0o755)
-    monkeypatch.setenv(hostmod.TEST_ROOT_ENV, root)
+    host_root(root)
     return root
 
 

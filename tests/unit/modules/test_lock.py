@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import host as hostmod
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.modules import lock as lock_module
 
@@ -17,10 +16,10 @@ PATH = lockrules.DEFAULT_PATH
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
+def root(tmp_path, monkeypatch, host_root):
     root = str(tmp_path / 'host')
     os.makedirs(root)
-    monkeypatch.setenv(hostmod.TEST_ROOT_ENV, root)
+    host_root(root)
     monkeypatch.delenv('SSH_CLIENT', raising=False)
     return root
 

@@ -20,6 +20,8 @@ import sys
 
 import pytest
 
+from ansible_collections.luo.liveupdate.tests.unit.roles.private_state import can_use_private_var_lib, private_var_lib
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 # Where the three roles write: unit drop-ins, the keeper, boot configuration.
 WRITTEN_TREES = ('/etc/systemd/system', '/etc/luo-state', '/usr/local/sbin', '/etc/default', '/etc/kernel')
@@ -224,7 +226,7 @@ def tree_digest(paths):
 def run_role(role, hosts, tmp_path):
     """ansible-playbook of the role over hosts {name: vars}: (stdout, {host: last task result}).
 
-    Host paths the modules write (the rollout's lock) go below a fixture root: a good host goes on past the checks.
+    The playbook runs with a private /var/lib (where the rollout's lock goes): a good host goes on past the checks.
     """
     inventory = {'all': {'hosts': hosts, 'vars': {'ansible_connection': 'local',
                                                   'ansible_python_interpreter': sys.executable}}}
@@ -232,12 +234,13 @@ def run_role(role, hosts, tmp_path):
     (tmp_path / 'play.yml').write_text('- hosts: all\n  gather_facts: false\n  roles:\n    - luo.liveupdate.%s\n' % role)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, 'build', 'collections'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_CALLBACKS_ENABLED='ansible.builtin.tree', ANSIBLE_CALLBACK_TREE_DIR=str(tmp_path / 'tree'),
-               ANSIBLE_FORKS='8', ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_HOST_KEY_CHECKING='false',
-               LUO_LIVEUPDATE_TEST_ROOT=str(tmp_path / 'root'))
-    (tmp_path / 'root').mkdir()
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i',
-                           str(tmp_path / 'inventory.json'), str(tmp_path / 'play.yml')],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False, timeout=600)
+               ANSIBLE_FORKS='8', ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_HOST_KEY_CHECKING='false')
+    (tmp_path / 'var-lib').mkdir()
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(tmp_path / 'inventory.json'),
+            str(tmp_path / 'play.yml')]
+    reason = can_use_private_var_lib()
+    assert reason is None, 'these tests run ansible-playbook with a private /var/lib: %s' % reason
+    proc = subprocess.run(private_var_lib(argv, tmp_path / 'var-lib'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False, timeout=600)
     results = {host: json.loads((tmp_path / 'tree' / host).read_text()) for host in hosts}
     return proc.stdout, results
 
@@ -269,13 +272,13 @@ def test_bad_input_is_refused_by_name_before_anything_changes(role, tmp_path):
     out, results = run_role(role, hosts, tmp_path)
     assert tree_digest(WRITTEN_TREES) == before
     recap = dict(re.findall(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)', out, re.M))
-    # The good host gets past the checks: the rollout takes its lock and releases it (below the fixture root),
+    # The good host gets past the checks: the rollout takes its lock and releases it (in the private /var/lib),
     # and changes nothing else.
     expected = dict.fromkeys(hosts, '0')
     if role == 'rollout':
         expected['good'] = '2'
     assert recap == expected, out
-    assert not (tmp_path / 'root' / 'var' / 'lib' / 'luo-liveupdate' / 'lock').exists()
+    assert not (tmp_path / 'var-lib' / 'luo-liveupdate' / 'lock').exists()
     assert not stopped_by_validation(results['good']), messages(results['good'])
     for index, bad in enumerate(cases):
         result = results['bad%02d' % index]
