@@ -34,7 +34,7 @@ def parse_args(argv):
     parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy (default luo-bench)')
     parser.add_argument('--mem', type=int, default=3072, help='VM memory in MiB (default 3072: room for 1 GiB of state)')
     parser.add_argument('--out', help='results directory (default bench/results, smoke build/bench-smoke)')
-    parser.add_argument('--report', metavar='JSON', help='no measurement: write the summary, the plots and latest.* again from a results file')
+    parser.add_argument('--report', metavar='JSON', help='no measurement: write the summary, the plots and latest.md again from a results file')
     args = parser.parse_args(argv)
     smoke = args.smoke
     defaults = {'runs': 1 if smoke else 5, 'files': 1000 if smoke else 10000, 'big_file_mib': 16 if smoke else 256}
@@ -134,7 +134,7 @@ def measure(args, results, workdir, log):
 
 
 def write_results(args, results, log):
-    """JSON, plots and markdown under args.out; latest.* copies after a full run."""
+    """JSON, plots and markdown under args.out; after a full run, latest.md names it (no copies of its files)."""
     os.makedirs(args.out, exist_ok=True)
     stamp = os.path.join(args.out, results['stamp'])
     names = ['phases'] if args.smoke else ['phases', 'scaling', 'overhead']
@@ -146,9 +146,7 @@ def write_results(args, results, log):
         handle.write(markdown(results, results['stamp'] + '-'))
     if not args.smoke and not results['error']:
         with open(os.path.join(args.out, 'latest.md'), 'w', encoding='utf-8') as handle:
-            handle.write(markdown(results, 'latest-'))
-        for name in results['plots']:
-            shutil.copyfile('%s-%s.png' % (stamp, name), os.path.join(args.out, 'latest-%s.png' % name))
+            handle.write('The latest full run: [%s.md](%s.md).\n' % (results['stamp'], results['stamp']))
     log('results: %s.json, %s.md and %d plots' % (stamp, stamp, len(results['plots'])))
     return stamp
 

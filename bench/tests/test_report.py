@@ -80,15 +80,14 @@ def results_of(samples, keeper, plots=()):
 
 
 def test_markdown_has_the_tables_and_the_verdicts():
-    text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'latest-')
+    text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'x-')
     assert '| live update (action) | 31.0 (30.0-32.0) |' in text
     assert '| 1024 | 37.2 (36.0-38.4) |' in text
     assert '| live update blackout grows <= 10% from 64 MiB to 1024 MiB | 1.20 | missed |' in text
-    assert '![phases](latest-phases.png)' in text
+    assert '![phases](x-phases.png)' in text
 
 
 def test_plots_are_png_files(tmp_path):
-    pytest.importorskip('matplotlib')
     results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
     names = report.write_plots(results, str(tmp_path / 'run-'), ['phases', 'scaling', 'overhead'])
     for name in names:
@@ -125,12 +124,14 @@ def test_smoke_defaults():
 
 
 def test_report_again_from_a_results_file(tmp_path):
-    pytest.importorskip('matplotlib')
     results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
     del results['summary']
     path = tmp_path / 'x.json'
     path.write_text(json.dumps(results))
     assert main(['--report', str(path)]) == 0
-    assert '| live update (action) | 31.0 (30.0-32.0) |' in (tmp_path / 'latest.md').read_text()
-    assert (tmp_path / 'latest-scaling.png').read_bytes()[:4] == b'\x89PNG'
+    stamp = results['stamp']
+    assert (tmp_path / 'latest.md').read_text() == 'The latest full run: [%s.md](%s.md).\n' % (stamp, stamp)
+    assert '| live update (action) | 31.0 (30.0-32.0) |' in (tmp_path / ('%s.md' % stamp)).read_text()
+    assert (tmp_path / ('%s-scaling.png' % stamp)).read_bytes()[:4] == b'\x89PNG'
+    assert not list(tmp_path.glob('latest-*'))
     assert json.loads(path.read_text())['summary']['targets']['blackout_growth']['ratio'] == pytest.approx(1.2, abs=1e-3)
