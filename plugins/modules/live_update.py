@@ -11,6 +11,14 @@ version_added: 1.0.0
 description:
   - Takes one host through a kernel live update with the Live Update Orchestrator (LUO), the way
     M(ansible.builtin.reboot) takes it through a reboot, and proves the result.
+  - "Target: O(kernel), or when it is not given the newest installed kernel (C(/boot/vmlinuz-RELEASE),
+    C(/boot/Image-RELEASE), C(/usr/lib/modules/RELEASE/vmlinuz)) whose release is newer than the running one,
+    releases ordered as the boot loader orders them (numbers as numbers); the result says which in
+    RV(kernel_chosen). When no installed kernel is newer, nothing is done and the task is ok and unchanged with
+    RV(current=true). A default never goes back to an older or the same kernel; give O(kernel) for that."
+  - "Stage options: O(initrd), O(cmdline), O(reuse_cmdline), O(append), O(remove) and O(force) are passed on to
+    M(luo.liveupdate.kexec_load) as given and mean what they mean there; O(force) also lets the preflight accept a
+    target it would refuse. Command line options it would refuse are refused before the host is touched."
   - "Preflight: M(luo.liveupdate.info) on the host and the target kernel: the host must be ready (LUO kernel booted
     with C(liveupdate=on kho=on), C(/dev/liveupdate), kexec with C(kexec_file_load), systemd >= 261) and the target
     compatible (LUO, KHO and memfd config, identical ABI strings, same page size). The units in O(verify_units) must be
@@ -53,6 +61,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - luo.liveupdate.kexec_stage
 attributes:
   action:
     support: full
@@ -70,49 +79,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  kernel:
-    description:
-      - Path on the host of the target kernel image.
-      - When not given, the newest installed kernel (C(/boot/vmlinuz-RELEASE), C(/boot/Image-RELEASE),
-        C(/usr/lib/modules/RELEASE/vmlinuz)) whose release is newer than the running one is chosen, and the result says
-        which in RV(kernel_chosen). Releases are ordered as the boot loader orders them (numbers as numbers).
-      - When no installed kernel is newer, nothing is done and the task is ok and unchanged with RV(current=true), the
-        host is current. A default never goes back to an older or the same kernel; give O(kernel) for that.
-    type: path
-  initrd:
-    description:
-      - Path on the host of the target's initramfs.
-      - When not given, the initramfs named after the target as its distribution names it is staged with it
-        (C(/boot/initrd.img-RELEASE), C(/boot/initramfs-RELEASE.img), C(/boot/initrd-RELEASE), or C(initrd) beside a
-        kernel-install C(linux)), see M(luo.liveupdate.kexec_load).
-      - A target built with loadable modules (C(CONFIG_MODULES=y)) that has none is refused before anything is staged,
-        unless O(force=true). Kernels with everything built in boot without one.
-    type: path
-  cmdline:
-    description:
-      - The complete command line of the new kernel. C(liveupdate=on kho=on) are added when missing.
-      - Mutually exclusive with O(reuse_cmdline).
-    type: str
-  reuse_cmdline:
-    description:
-      - Start from the running kernel's command line (without C(BOOT_IMAGE=) and C(initrd=)).
-      - This is what happens when neither O(cmdline) nor O(reuse_cmdline) is given.
-    type: bool
-  append:
-    description: Parameters (C(name) or C(name=value)) to add to the command line.
-    type: list
-    elements: str
-  remove:
-    description: Parameter names to take out of the command line.
-    type: list
-    elements: str
-  force:
-    description:
-      - Stage a target that the compatibility check refuses (for example one whose ABI strings cannot be read), or one
-        that needs an initramfs that was not found.
-      - A C(luo) ABI mismatch panics the new kernel at boot and a C(kho) mismatch drops the state; use with care.
-    type: bool
-    default: false
   verify_units:
     description:
       - systemd units that must be active before and after, with the same fd store entry names (FDNAMEs).
