@@ -261,11 +261,39 @@ restored:
   sample: {"demo.service": {"active": true, "fdstore": ["demo-state"], "fdstore_restored": true},
            "luo-state@cache.service": {"active": true, "fdstore": [], "fdstore_restored": true, "keeper_restored": true}}
 blackout:
-  description:
-    - How long the host was away. C(controller_s) from the kexec command to the first answer on the new boot, seen from
-      the controller; C(phases_ms) as systemd recorded them (stopping, exit, systemd_shutdown, kexec, kernel, initrd,
-      userspace, total).
-  returned: after the kexec
+  description: How long the host was away.
+  returned: once the host answered on its new boot
+  type: dict
+  contains:
+    controller_s:
+      description: Seconds from the kexec command to the first answer on the new boot, seen from the controller.
+      type: float
+    phases_ms:
+      description:
+        - The phases in milliseconds as systemd recorded them on the new boot (C(stopping), C(exit),
+          C(systemd_shutdown), C(kexec), C(kernel), C(initrd), C(userspace), C(total)), see
+          RV(luo.liveupdate.info#module:systemd.last_live_update_ms).
+        - Null when the verification failed, or systemd recorded none (before systemd 262).
+      type: dict
+  sample: {controller_s: 31.2, phases_ms: {stopping: 812.0, exit: 40.1, systemd_shutdown: 120.4, kexec: 95.0,
+                                           kernel: 2210.7, initrd: 1502.3, userspace: 4120.9, total: 8901.4}}
+boot_id_before:
+  description: The boot id of the boot before the live update; C(journalctl -b BOOT_ID) shows how it shut down.
+  returned: on success
+  type: str
+  sample: 4f3b1c2e-8d5a-4b8e-9c61-2a7d0e5f9b13
+test_command:
+  description: What O(test_command) did on the new boot, C(rc), C(stdout) and C(stderr).
+  returned: when O(test_command) ran
+  type: dict
+  sample: {rc: 0, stdout: "", stderr: ""}
+info:
+  description: The failed result of M(luo.liveupdate.info), as it came back.
+  returned: when the reason is C(info-failed)
+  type: dict
+stage:
+  description: The failed result of M(luo.liveupdate.kexec_load), as it came back.
+  returned: when the reason is C(stage-failed)
   type: dict
 elapsed:
   description: Seconds the whole live update took, preflight to report.
@@ -347,7 +375,8 @@ reason:
       staged kernel is unloaded again).
     - C(boot) and C(verify) - C(connection-lost), C(read-failed), C(info-failed), C(cold-reboot) (the preserved state
       was lost), C(handover-mismatch), C(handover-unproven), C(wrong-release), C(unit-not-active),
-      C(fdstore-not-restored), C(test-command-failed); with several, the first.
+      C(fdstore-not-restored), C(keeper-not-restored) (a C(luo-state@) keeper's restore record does not prove the
+      state came back), C(test-command-failed), C(test-command-timeout); with several, the first.
   returned: on failure
   type: str
   sample: cold-reboot

@@ -19,7 +19,7 @@ from ansible.template import Templar
 from ansible_collections.luo.liveupdate.plugins.action import live_update as action_module
 from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
-from ansible_collections.luo.liveupdate.tests.unit.return_docs import docs_of
+from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_documented, docs_of
 
 
 class FakeConnection:
@@ -59,7 +59,7 @@ def run_action(action_class, host, check_mode=False, **args):
         return {'rc': rc, 'stdout': out, 'stderr': err}
     action._low_level_execute_command = low_level
     action._connection.reset = host.reset
-    return action.run(task_vars={}), connection
+    return assert_documented(doc_module.__file__, action.run(task_vars={})), connection
 
 
 def test_action_runs_the_live_update(action_class, monkeypatch):
