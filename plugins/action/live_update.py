@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import time
 
-from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.luo.liveupdate.plugins.module_utils import kexec
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
 
 display = Display()
 
+# The stage options (doc fragment luo.liveupdate.kexec_stage) go to kexec_load as given: raw, so that it refuses a
+# YAML boolean or number instead of getting it turned into a string here.
 ARGUMENT_SPEC = dict(
     kernel=dict(type='path'),
     initrd=dict(type='path'),
-    cmdline=dict(type='str'),
+    cmdline=dict(type='raw'),
     reuse_cmdline=dict(type='bool'),
-    append=dict(type='list', elements='str'),
-    remove=dict(type='list', elements='str'),
+    append=dict(type='list', elements='raw', default=[]),
+    remove=dict(type='list', elements='raw', default=[]),
     force=dict(type='bool', default=False),
     verify_units=dict(type='list', elements='str', default=[]),
     test_command=dict(type='str'),
@@ -28,6 +31,15 @@ ARGUMENT_SPEC = dict(
     lock_owner=dict(type='str'),
     lock_ttl=dict(type='int'),
 )
+
+
+def _refuse_bad_command_line(params):
+    """What kexec_load would refuse about the next command line, refused before the host is touched."""
+    try:
+        start = kexec.base_cmdline(params['cmdline'], params['reuse_cmdline'], '')
+        kexec.final_cmdline(start, kexec.append_params(params['append']), kexec.remove_names(params['remove']))
+    except ValueError as exc:
+        raise AnsibleActionFail(str(exc)) from None
 
 
 class _Remote:
@@ -67,8 +79,8 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[
-            ('cmdline', 'reuse_cmdline')])
+        _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _refuse_bad_command_line(params)
         self._set_connect_timeout(params['connect_timeout'])
         flow = LiveUpdate(_Remote(self, task_vars), params, check_mode=self._task.check_mode,
                           log=lambda message: display.display('%s: %s' % (self._task.get_name(), message)))

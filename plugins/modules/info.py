@@ -12,7 +12,7 @@ description:
   - Reads, and changes nothing, what a kernel live update with the Live Update Orchestrator (LUO) needs on the
     host; the running kernel's config, its boot parameters, C(/dev/liveupdate), Kexec HandOver (KHO), kexec-tools
     and the kernel's kexec switches, and systemd.
-  - Returns O(ignore:ready) and a list of O(ignore:reasons), one per blocker, each with an id, a message that names
+  - Returns RV(ready) and a list of RV(reasons), one per blocker, each with an id, a message that names
     what is missing and the fix.
   - With O(target_kernel), also inspects that kernel image (release, config, the LUO ABI strings) and says whether it
     can take over from the running kernel without losing or corrupting the preserved state.
@@ -46,9 +46,6 @@ options:
       - Off by default so that a readiness check can never race systemd for the device.
     type: bool
     default: false
-notes:
-  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT) makes the module read every path below that directory and
-    run its commands from there; it exists for the collection's own tests only.
 seealso:
   - module: luo.liveupdate.kernel_cmdline
 requirements:
@@ -81,8 +78,10 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - luo.liveupdate.kernel_target
 ready:
-  description: True when nothing blocks a live update on this host (O(ignore:reasons) is empty).
+  description: True when nothing blocks a live update on this host (RV(reasons) is empty).
   returned: always
   type: bool
   sample: false
@@ -282,70 +281,6 @@ cautions:
   returned: always
   type: list
   elements: str
-target:
-  description: The target kernel image.
-  returned: when O(target_kernel) is set
-  type: dict
-  contains:
-    path:
-      description: The image path.
-      type: str
-    release:
-      description: Its release string.
-      type: str
-    compression:
-      description: Payload compression (gzip, xz, zstd, lzma, lz4, bzip2, none).
-      type: str
-    payload_readable:
-      description: Whether the payload could be decompressed here.
-      type: bool
-    payload_reason:
-      description: Why the payload could not be read and what would help, null when it was read.
-      type: str
-    config_source:
-      description: Where its config came from (for a config built into the image, its path followed by "(embedded IKCONFIG)"), null when none.
-      type: str
-    options:
-      description: Its LUO-relevant config options, null when its config is unknown.
-      type: dict
-    abi:
-      description: Its LUO ABI strings, null when unknown.
-      type: dict
-    initrd:
-      description: Its initramfs, paired by the names distributions give it (see M(luo.liveupdate.kexec_load)).
-      type: dict
-      contains:
-        path:
-          description: The first of RV(target.initrd.candidates) that exists, null when none does.
-          type: str
-        needed:
-          description:
-            - Whether the kernel needs an initramfs to boot, null when its config is unknown.
-            - True for a kernel with loadable modules and initramfs support (C(CONFIG_MODULES=y),
-              C(CONFIG_BLK_DEV_INITRD=y)), as distribution kernels are; false for one with everything built in.
-          type: bool
-        candidates:
-          description: The paths looked at, in order.
-          type: list
-          elements: str
-  sample:
-    path: /boot/vmlinuz-7.3.4
-    release: 7.3.4
-    compression: gzip
-    payload_readable: true
-    config_source: /boot/config-7.3.4
-    options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
-    abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
-    initrd: {path: /boot/initrd.img-7.3.4, needed: true, candidates: [/boot/initrd.img-7.3.4, /boot/initramfs-7.3.4.img, /boot/initrd-7.3.4]}
-compatible:
-  description: True when the target can take over from the running kernel with the state intact. Unknown is false.
-  returned: when O(target_kernel) is set
-  type: bool
-target_reasons:
-  description: Why the target is not compatible, same shape as O(ignore:reasons).
-  returned: when O(target_kernel) is set
-  type: list
-  elements: dict
 '''
 
 import os

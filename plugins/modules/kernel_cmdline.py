@@ -121,8 +121,6 @@ options:
     type: str
     default: ALL
 notes:
-  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT), when set on the managed host, makes the module work on
-    that directory as if it were C(/). It exists for testing the module only.
   - Values cannot contain double quotes - the kernel has no escape for them. The V(grubby) backend cannot set a
     value containing whitespace, since grubby splits its arguments at whitespace.
   - A value the chosen backend cannot pass to the kernel unchanged is refused with the backend that can; for

@@ -29,6 +29,7 @@ author:
   - LUO live update maintainers (@luo-liveupdate)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - luo.liveupdate.kexec_stage
 attributes:
   check_mode:
     support: full
@@ -42,69 +43,11 @@ attributes:
 options:
   state:
     description:
-      - V(loaded) stages O(kernel); V(unloaded) unloads whatever is staged and removes the record.
+      - V(loaded) stages O(kernel), which it requires; V(unloaded) unloads whatever is staged and removes the record.
     type: str
     choices: [loaded, unloaded]
     default: loaded
-  kernel:
-    description:
-      - Absolute path on the managed host of the kernel image to stage (bzImage/vmlinuz, arm64 Image).
-      - Its config is found as M(luo.liveupdate.info) finds it for O(luo.liveupdate.info#module:target_kernel).
-      - Required with O(state=loaded).
-    type: path
-  initrd:
-    description:
-      - Absolute path on the managed host of the initramfs for O(kernel).
-      - When left out, the initramfs named after O(kernel) as distributions name it is staged with it, the first that
-        exists of C(initrd) beside a kernel-install C(linux) (C(/boot/ENTRY-TOKEN/RELEASE/linux)), the names below
-        beside an image named C(vmlinuz-RELEASE) outside C(/boot), then C(/boot/initrd.img-RELEASE) (Debian, Ubuntu),
-        C(/boot/initramfs-RELEASE.img) (RHEL, Fedora) and C(/boot/initrd-RELEASE) (SUSE). RELEASE is the image's own
-        release, then the suffix of its file name.
-      - When none exists and O(kernel) needs one, staging is refused (with O(force=true), warned about). A kernel
-        needs one when its config has loadable modules (C(CONFIG_MODULES=y)) and initramfs support
-        (C(CONFIG_BLK_DEV_INITRD=y)), since its storage and filesystem drivers are modules in it. A kernel with everything
-        built in needs none.
-    type: path
-  cmdline:
-    description:
-      - The command line of the next kernel, before O(remove), O(append) and the forced C(liveupdate=on kho=on).
-        Quote values with spaces as the kernel reads them (C(name="a b")).
-      - Mutually exclusive with O(reuse_cmdline=true). V("") starts from an empty command line.
-    type: raw
-  reuse_cmdline:
-    description:
-      - Start from the running kernel's command line (C(/proc/cmdline)) without C(BOOT_IMAGE=) and C(initrd=).
-      - This is what happens when neither O(cmdline) nor O(reuse_cmdline) is given.
-    type: bool
-  append:
-    description:
-      - Parameters to add, each C(name) (a bare flag) or C(name=value), without whitespace or double quotes.
-      - Each name given here replaces every occurrence of that name in the starting command line; the entries are
-        added at the end in the order given, so the same name may be given twice (two C(console=)).
-      - C(liveupdate) and C(kho) can only be given as C(on), which they always are.
-      - Quote words YAML would turn into booleans or numbers; anything but a string is refused.
-    type: list
-    elements: raw
-    default: []
-  remove:
-    description:
-      - Names of parameters to drop, every occurrence (dashes and underscores in names are the same).
-      - Not C(liveupdate) or C(kho), and not a name that is also in O(append).
-    type: list
-    elements: raw
-    default: []
-  force:
-    description:
-      - Stage a target that is incompatible with the running kernel, or whose compatibility is unknown, with a
-        warning for each reason. The preserved state may be lost, and a C(luo) ABI mismatch panics the new kernel.
-      - Also stage a kernel that needs an initramfs when none was found, with a warning; it will not find its root
-        filesystem.
-      - Does not override a host that cannot stage at all (no kexec, kexec without C(-s), C(kexec_load_disabled)).
-    type: bool
-    default: false
 notes:
-  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT) makes the module read and write every path below that
-    directory and run its commands from there; it exists for the collection's own tests only.
   - The kernel says only whether a kernel is staged, not which. A kernel staged by another tool after this module
     staged one, with the record left in place, cannot be told apart from the recorded one.
   - Under kernel lockdown (C(integrity) or C(confidentiality)) C(kexec_file_load) accepts only images signed with a
@@ -148,6 +91,8 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+extends_documentation_fragment:
+  - luo.liveupdate.kernel_target
 loaded:
   description: Whether a kernel is staged after the task (in check mode, would be).
   returned: always
@@ -165,12 +110,12 @@ initrd:
   sample: /boot/initrd.img-7.3.4
 release:
   description: The release of the staged kernel (what C(uname -r) will say), null when unknown.
-  returned: when O(state=loaded)
+  returned: when the target kernel image was inspected
   type: str
   sample: 7.3.4
 cmdline:
   description: The final command line of the next kernel.
-  returned: when O(state=loaded)
+  returned: when the target kernel image was inspected
   type: str
   sample: root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on
 argv:
@@ -182,69 +127,32 @@ argv:
   elements: str
   sample: [/usr/sbin/kexec, -s, -l, /boot/vmlinuz-7.3.4, --initrd=/boot/initrd.img-7.3.4,
            --command-line=root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on]
-target:
-  description: The kernel image's facts, as M(luo.liveupdate.info) returns them for its target.
-  returned: when O(state=loaded)
-  type: dict
-  contains:
-    path:
-      description: The image path.
-      type: str
-    release:
-      description: Its release string.
-      type: str
-    compression:
-      description: Payload compression (gzip, xz, zstd, lzma, lz4, bzip2, none).
-      type: str
-    payload_readable:
-      description: Whether the payload could be decompressed here.
-      type: bool
-    payload_reason:
-      description: Why it could not, null when it could.
-      type: str
-    config_source:
-      description: Where its config came from, null when none.
-      type: str
-    options:
-      description: Its LUO-relevant config options, null when its config is unknown.
-      type: dict
-    abi:
-      description: Its LUO ABI strings (C(kho), C(luo), C(memfd)), null when unknown.
-      type: dict
-    initrd:
-      description:
-        - Its initramfs as paired by name, as M(luo.liveupdate.info) returns it in RV(luo.liveupdate.info#module:target.initrd)
-          (C(path), null when none was found; C(needed); the C(candidates) looked at).
-      type: dict
-  sample:
-    path: /boot/vmlinuz-7.3.4
-    release: 7.3.4
-    compression: gzip
-    payload_readable: true
-    payload_reason: null
-    config_source: /boot/config-7.3.4
-    options: {LIVEUPDATE: y, KEXEC_HANDOVER: y, LIVEUPDATE_MEMFD: y}
-    abi: {kho: kho-v4, luo: luo-v5, memfd: memfd-v2}
-    initrd: {path: null, needed: false, candidates: [/boot/initrd.img-7.3.4, /boot/initramfs-7.3.4.img, /boot/initrd-7.3.4]}
-compatible:
-  description: True when the target can take over from the running kernel with the state intact. Unknown is false.
-  returned: when O(state=loaded)
-  type: bool
-  sample: true
-target_reasons:
-  description: Why the target is not compatible, each with an C(id), a C(message) and a C(fix), as M(luo.liveupdate.info) returns them.
-  returned: when O(state=loaded)
-  type: list
-  elements: dict
-  sample:
-    - id: target-abi-mismatch-luo
-      message: 'ABI luo-v4 of the target differs from luo-v5 of the running kernel: a luo ABI mismatch panics the new kernel at boot'
-      fix: pick a target kernel with luo-v5, or go through a cold reboot for this update
 record:
   description: The file that records what this module staged.
   returned: always
   type: str
   sample: /run/luo-liveupdate/kexec.json
+reasons:
+  description:
+    - Why this host cannot stage or unload at all (no kexec, kexec without C(-s), C(kexec_load_disabled)), as
+      M(luo.liveupdate.info) returns them in RV(luo.liveupdate.info#module:reasons); O(force) does not change that.
+  returned: when the host cannot run kexec_file_load
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Stable identifier, for example C(kexec-missing).
+      type: str
+    message:
+      description: What is missing.
+      type: str
+    fix:
+      description: What to do about it.
+      type: str
+  sample:
+    - id: kexec-missing
+      message: kexec (kexec-tools) is not installed
+      fix: install kexec-tools (apt-get install kexec-tools / dnf install kexec-tools)
 '''
 
 import datetime

@@ -11,6 +11,14 @@ version_added: 1.0.0
 description:
   - Takes one host through a kernel live update with the Live Update Orchestrator (LUO), the way
     M(ansible.builtin.reboot) takes it through a reboot, and proves the result.
+  - "Target: O(kernel), or when it is not given the newest installed kernel (C(/boot/vmlinuz-RELEASE),
+    C(/boot/Image-RELEASE), C(/usr/lib/modules/RELEASE/vmlinuz)) whose release is newer than the running one,
+    releases ordered as the boot loader orders them (numbers as numbers); the result says which in
+    RV(kernel_chosen). When no installed kernel is newer, nothing is done and the task is ok and unchanged with
+    RV(current=true). A default never goes back to an older or the same kernel; give O(kernel) for that."
+  - "Stage options: O(initrd), O(cmdline), O(reuse_cmdline), O(append), O(remove) and O(force) are passed on to
+    M(luo.liveupdate.kexec_load) as given and mean what they mean there; O(force) also lets the preflight accept a
+    target it would refuse. Command line options it would refuse are refused before the host is touched."
   - "Preflight: M(luo.liveupdate.info) on the host and the target kernel: the host must be ready (LUO kernel booted
     with C(liveupdate=on kho=on), C(/dev/liveupdate), kexec with C(kexec_file_load), systemd >= 261) and the target
     compatible (LUO, KHO and memfd config, identical ABI strings, same page size). The units in O(verify_units) must be
@@ -53,6 +61,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - luo.liveupdate.kexec_stage
 attributes:
   action:
     support: full
@@ -70,49 +79,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  kernel:
-    description:
-      - Path on the host of the target kernel image.
-      - When not given, the newest installed kernel (C(/boot/vmlinuz-RELEASE), C(/boot/Image-RELEASE),
-        C(/usr/lib/modules/RELEASE/vmlinuz)) whose release is newer than the running one is chosen, and the result says
-        which in RV(kernel_chosen). Releases are ordered as the boot loader orders them (numbers as numbers).
-      - When no installed kernel is newer, nothing is done and the task is ok and unchanged with RV(current=true), the
-        host is current. A default never goes back to an older or the same kernel; give O(kernel) for that.
-    type: path
-  initrd:
-    description:
-      - Path on the host of the target's initramfs.
-      - When not given, the initramfs named after the target as its distribution names it is staged with it
-        (C(/boot/initrd.img-RELEASE), C(/boot/initramfs-RELEASE.img), C(/boot/initrd-RELEASE), or C(initrd) beside a
-        kernel-install C(linux)), see M(luo.liveupdate.kexec_load).
-      - A target built with loadable modules (C(CONFIG_MODULES=y)) that has none is refused before anything is staged,
-        unless O(force=true). Kernels with everything built in boot without one.
-    type: path
-  cmdline:
-    description:
-      - The complete command line of the new kernel. C(liveupdate=on kho=on) are added when missing.
-      - Mutually exclusive with O(reuse_cmdline).
-    type: str
-  reuse_cmdline:
-    description:
-      - Start from the running kernel's command line (without C(BOOT_IMAGE=) and C(initrd=)).
-      - This is what happens when neither O(cmdline) nor O(reuse_cmdline) is given.
-    type: bool
-  append:
-    description: Parameters (C(name) or C(name=value)) to add to the command line.
-    type: list
-    elements: str
-  remove:
-    description: Parameter names to take out of the command line.
-    type: list
-    elements: str
-  force:
-    description:
-      - Stage a target that the compatibility check refuses (for example one whose ABI strings cannot be read), or one
-        that needs an initramfs that was not found.
-      - A C(luo) ABI mismatch panics the new kernel at boot and a C(kho) mismatch drops the state; use with care.
-    type: bool
-    default: false
   verify_units:
     description:
       - systemd units that must be active before and after, with the same fd store entry names (FDNAMEs).
@@ -295,11 +261,39 @@ restored:
   sample: {"demo.service": {"active": true, "fdstore": ["demo-state"], "fdstore_restored": true},
            "luo-state@cache.service": {"active": true, "fdstore": [], "fdstore_restored": true, "keeper_restored": true}}
 blackout:
-  description:
-    - How long the host was away. C(controller_s) from the kexec command to the first answer on the new boot, seen from
-      the controller; C(phases_ms) as systemd recorded them (stopping, exit, systemd_shutdown, kexec, kernel, initrd,
-      userspace, total).
-  returned: after the kexec
+  description: How long the host was away.
+  returned: once the host answered on its new boot
+  type: dict
+  contains:
+    controller_s:
+      description: Seconds from the kexec command to the first answer on the new boot, seen from the controller.
+      type: float
+    phases_ms:
+      description:
+        - The phases in milliseconds as systemd recorded them on the new boot (C(stopping), C(exit),
+          C(systemd_shutdown), C(kexec), C(kernel), C(initrd), C(userspace), C(total)), see
+          RV(luo.liveupdate.info#module:systemd.last_live_update_ms).
+        - Null when the verification failed, or systemd recorded none (before systemd 262).
+      type: dict
+  sample: {controller_s: 31.2, phases_ms: {stopping: 812.0, exit: 40.1, systemd_shutdown: 120.4, kexec: 95.0,
+                                           kernel: 2210.7, initrd: 1502.3, userspace: 4120.9, total: 8901.4}}
+boot_id_before:
+  description: The boot id of the boot before the live update; C(journalctl -b BOOT_ID) shows how it shut down.
+  returned: on success
+  type: str
+  sample: 4f3b1c2e-8d5a-4b8e-9c61-2a7d0e5f9b13
+test_command:
+  description: What O(test_command) did on the new boot, C(rc), C(stdout) and C(stderr).
+  returned: when O(test_command) ran
+  type: dict
+  sample: {rc: 0, stdout: "", stderr: ""}
+info:
+  description: The failed result of M(luo.liveupdate.info), as it came back.
+  returned: when the reason is C(info-failed)
+  type: dict
+stage:
+  description: The failed result of M(luo.liveupdate.kexec_load), as it came back.
+  returned: when the reason is C(stage-failed)
   type: dict
 elapsed:
   description: Seconds the whole live update took, preflight to report.
@@ -381,7 +375,8 @@ reason:
       staged kernel is unloaded again).
     - C(boot) and C(verify) - C(connection-lost), C(read-failed), C(info-failed), C(cold-reboot) (the preserved state
       was lost), C(handover-mismatch), C(handover-unproven), C(wrong-release), C(unit-not-active),
-      C(fdstore-not-restored), C(test-command-failed); with several, the first.
+      C(fdstore-not-restored), C(keeper-not-restored) (a C(luo-state@) keeper's restore record does not prove the
+      state came back), C(test-command-failed), C(test-command-timeout); with several, the first.
   returned: on failure
   type: str
   sample: cold-reboot

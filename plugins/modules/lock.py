@@ -66,8 +66,6 @@ options:
       - When not given, the address the connection came from (C(SSH_CLIENT)), else null.
     type: str
 notes:
-  - The environment variable E(LUO_LIVEUPDATE_TEST_ROOT) makes the module read and write every path below that
-    directory; it exists for the collection's own tests only.
   - Writing the lock in C(/var/lib) needs root (C(become)).
 seealso:
   - module: luo.liveupdate.live_update

@@ -527,7 +527,8 @@ class LiveUpdate:
                                     'look at its console: the new kernel may have failed to boot'
                                     % (self.timeout(), last_error), 'no-new-boot')
         boot_id = self.retrying(new_boot_id, timed_out)
-        self.result['blackout_s'] = round(self.remote.clock() - kexec_at, 3)
+        # How long the host was away, said on failures from here on too; the report adds systemd's phases.
+        self.result['blackout'] = {'controller_s': round(self.remote.clock() - kexec_at, 3), 'phases_ms': None}
         return boot_id
 
     def refuse_old_boot_still_running(self, old_boot_id):
@@ -637,10 +638,7 @@ class LiveUpdate:
         return []
 
     def report(self, before, after, started):
-        self.result['blackout'] = {
-            'controller_s': self.result.get('blackout_s'),
-            'phases_ms': (after.get('systemd') or {}).get('last_live_update_ms'),
-        }
+        self.result['blackout']['phases_ms'] = (after.get('systemd') or {}).get('last_live_update_ms')
         self.result['elapsed'] = round(self.remote.clock() - started, 3)
         self.result['boot_id_before'] = before['boot_id']
 

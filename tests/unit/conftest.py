@@ -1,10 +1,11 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared fixtures: run a module's main() in-process and get its JSON result."""
+"""Shared fixtures: run a module's main() in-process and get its JSON result, its keys documented."""
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 # Import the collection through Ansible's collection loader, as Ansible does, so that
 # plugins (the action plugin) and module_utils load the same way in tests as in a run.
@@ -27,6 +28,8 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint
 from ansible.plugins.loader import init_plugin_loader  # noqa: E402  pylint: disable=wrong-import-position
 
 init_plugin_loader()
+
+from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_documented  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class ModuleResult(dict):
@@ -54,7 +57,7 @@ def run_module(capsys, monkeypatch):
             with pytest.raises(SystemExit):
                 main()
         out = capsys.readouterr().out
-        return ModuleResult(json.loads(out))
+        return ModuleResult(assert_documented(sys.modules[main.__module__].__file__, json.loads(out)))
     return run
 
 

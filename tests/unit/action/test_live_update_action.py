@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 
 import pytest
-import yaml
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.dataloader import DataLoader
@@ -19,6 +19,7 @@ from ansible.template import Templar
 from ansible_collections.luo.liveupdate.plugins.action import live_update as action_module
 from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
+from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_documented, docs_of
 
 
 class FakeConnection:
@@ -58,7 +59,7 @@ def run_action(action_class, host, check_mode=False, **args):
         return {'rc': rc, 'stdout': out, 'stderr': err}
     action._low_level_execute_command = low_level
     action._connection.reset = host.reset
-    return action.run(task_vars={}), connection
+    return assert_documented(doc_module.__file__, action.run(task_vars={})), connection
 
 
 def test_action_runs_the_live_update(action_class, monkeypatch):
@@ -81,9 +82,33 @@ def test_action_reports_failure_with_what_is_known(action_class):
 
 def test_action_refuses_cmdline_with_reuse_cmdline(action_class):
     host = FakeHost()
-    with pytest.raises(AnsibleActionFail, match='mutually exclusive: cmdline|reuse_cmdline'):
+    with pytest.raises(AnsibleActionFail, match='cmdline and reuse_cmdline: true are both given'):
         run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', cmdline='root=/dev/vda1', reuse_cmdline=True)
     assert host.calls == []
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'append': [True]}, 'append item 1 is the boolean True: YAML turned an unquoted word like `on` into a boolean'),
+    ({'remove': [3]}, 'remove item 1 is the number 3'),
+    ({'cmdline': False}, 'cmdline is the boolean False'),
+    ({'append': ['quiet'], 'remove': ['quiet']}, 'quiet is in both remove and append'),
+    ({'reuse_cmdline': False}, 'reuse_cmdline is false and no cmdline is given'),
+])
+def test_action_refuses_what_kexec_load_would_refuse_before_the_host_is_touched(action_class, args, message):
+    host = FakeHost()
+    with pytest.raises(AnsibleActionFail, match=re.escape(message)):
+        run_action(action_class, host, kernel='/boot/vmlinuz-7.3.4', **args)
+    assert host.calls == []
+
+
+def test_action_passes_the_stage_options_on_as_given(action_class):
+    host = FakeHost()
+    result, _connection = run_action(action_class, host, check_mode=True, kernel='/boot/vmlinuz-7.3.4',
+                                     cmdline='root=/dev/vda1', reuse_cmdline=False, append=['quiet'])
+    assert not result.get('failed'), result
+    staged = [call[2] for call in host.calls if call[:2] == ('module', 'luo.liveupdate.kexec_load')]
+    assert staged == [{'state': 'loaded', 'kernel': '/boot/vmlinuz-7.3.4', 'force': False,
+                       'cmdline': 'root=/dev/vda1', 'reuse_cmdline': False, 'append': ['quiet'], 'remove': []}]
 
 
 def test_action_refuses_unknown_options(action_class):
@@ -189,12 +214,21 @@ def test_action_check_mode_plans_with_the_command_line_and_the_lock(action_class
 
 
 def test_documentation_matches_the_argument_spec():
-    options = yaml.safe_load(doc_module.DOCUMENTATION)['options']
+    options = docs_of(doc_module.__file__)[0]['options']
     assert set(options) == set(action_module.ARGUMENT_SPEC)
     for name, spec in action_module.ARGUMENT_SPEC.items():
         assert options[name]['type'] == spec['type'], name
         assert options[name].get('default') == spec.get('default'), name
         assert options[name].get('elements') == spec.get('elements'), name
+
+
+def test_the_stage_options_are_those_of_kexec_load():
+    """live_update passes them on to kexec_load: the same definition (doc fragment luo.liveupdate.kexec_stage)."""
+    from ansible_collections.luo.liveupdate.plugins.modules import kexec_load  # pylint: disable=import-outside-toplevel
+    ours, theirs = docs_of(doc_module.__file__)[0]['options'], docs_of(kexec_load.__file__)[0]['options']
+    shared = set(ours) & set(theirs)
+    assert shared == {'kernel', 'initrd', 'cmdline', 'reuse_cmdline', 'append', 'remove', 'force'}
+    assert all(ours[name] == theirs[name] for name in shared)
 
 
 def test_a_host_gone_at_cleanup_keeps_the_result_of_the_live_update(action_class):

@@ -7,9 +7,11 @@ import re
 
 import pytest
 
+from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
+from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_documented
 
 
 def run(host, check_mode=False, **params):
@@ -18,8 +20,12 @@ def run(host, check_mode=False, **params):
     params.setdefault('reboot_timeout', 600)
     messages = []
     host.check_mode = check_mode  # as Ansible runs every module of a task in check mode
-    result = LiveUpdate(host, params, check_mode=check_mode, log=messages.append).run()
-    return result, messages
+    try:
+        result = LiveUpdate(host, params, check_mode=check_mode, log=messages.append).run()
+    except LiveUpdateFailed as exc:
+        assert_documented(doc_module.__file__, exc.result)
+        raise
+    return assert_documented(doc_module.__file__, result), messages
 
 
 def test_live_update_succeeds_and_reports():
@@ -82,6 +88,8 @@ def test_cold_reboot_into_the_old_kernel_fails_verification():
     assert 'running 7.2.13, not the target 7.3.4' in message
     assert 'KExecCount is 0, expected 1' in message
     assert (caught.value.result['phase'], caught.value.result['reason']) == ('verify', 'cold-reboot')
+    blackout = caught.value.result['blackout']
+    assert blackout['controller_s'] > 0 and blackout['phases_ms'] is None, 'how long the host was away, said on failure too'
 
 
 def test_a_cold_boot_never_reports_state_restored_even_when_services_remade_it_under_the_same_names():

@@ -21,6 +21,7 @@ from ansible.template import Templar
 
 from ansible_collections.luo.liveupdate.plugins.action import maintenance_window as action_module
 from ansible_collections.luo.liveupdate.plugins.modules import maintenance_window as doc_module
+from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_documented
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 
@@ -44,7 +45,7 @@ def run_action(check_mode=False, **args):
     action = action_module.ActionModule(task, connection, PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
     result = action.run(task_vars={})
     assert connection.used == []
-    return result
+    return assert_documented(doc_module.__file__, result)
 
 
 def test_open_window():
