@@ -39,6 +39,7 @@ import tempfile
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import COMMAND_DIRS, TEST_ROOT_ENV, why_not_started
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
 
 ROOT_ENV = TEST_ROOT_ENV
 BACKENDS = ('grub', 'grubby', 'kernel-install')
@@ -1188,21 +1189,6 @@ class GrubbyBackend(object):
 
 # --- kernel-install (Boot Loader Specification) -------------------------------
 
-def _version_key(text):
-    """Sort key of versions: digit runs compare as numbers, and a pre-release part (``-rcN``, ``~...``)
-    sorts before the end of the string, so that 7.10.1-rc1 < 7.10.1 < 7.10.1-2 (as dpkg orders ``~``)."""
-    key = []
-    for part in re.findall(r'\d+|\D+', text):
-        if part.isdigit():
-            key.append((2, int(part), ''))
-        elif part.startswith('~') or part.lower() in ('-rc', '.rc', 'rc', '~rc'):
-            key.append((0, 0, part))
-        else:
-            key.append((3, 0, part))
-    key.append((1, 0, ''))  # the end: after a pre-release, before anything that goes on
-    return key
-
-
 def bls_options(text):
     """The command line of a BLS entry: its options lines, joined."""
     parts = []
@@ -1318,7 +1304,7 @@ class KernelInstallBackend(object):
             new_options = kcmdline.apply_changes(options, changes)
             if new_options != options:
                 files.append(FileChange(path, text, edit_bls_options(text, changes)))
-            key = _version_key(bls_version(text, path))
+            key = version_key(bls_version(text, path))
             if newest is None or key > newest[0]:
                 newest = (key, options, new_options)
         # systemd-boot starts the newest entry when loader.conf names no default.

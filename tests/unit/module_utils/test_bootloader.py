@@ -887,10 +887,6 @@ def test_strip_boot_loader_args():
     assert c.render(b.strip_boot_loader_args(cmdline)) == 'root=/dev/vda1 initrd ro'
 
 
-def test_version_key_orders_numbers_numerically():
-    assert sorted(['7.10.1', '7.2.13', '7.3.4'], key=b._version_key) == ['7.2.13', '7.3.4', '7.10.1']
-
-
 def test_kernel_install_creates_cmdline_from_proc_and_updates_own_entries(sdboot):
     foreign = read(sdboot, SDBOOT_FOREIGN)
     backend = b.select(sdboot, Runner())
