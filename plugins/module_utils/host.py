@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import os
 
-TEST_ROOT_ENV = 'LUO_LIVEUPDATE_TEST_ROOT'
 COMMAND_DIRS = ('usr/local/sbin', 'usr/local/bin', 'usr/sbin', 'usr/bin', 'sbin', 'bin')
+# A command that cannot be started gives this rc, as a shell does, and says why on stderr.
+NOT_STARTED = 127
+CANNOT_RUN = 'cannot run %s: %s'
 
 
 class Host:
@@ -83,16 +85,16 @@ def module_runner(module):
     Arguments reach the command verbatim (run_command would otherwise expand ``$VAR`` and
     ``~`` in them: a kernel command line with ``x=$prefix`` would change on the way), and a
     command that cannot be started is an rc 127 result saying why, not an exit of the module.
+    Commands run in the C locale: their output is parsed, and shell globs sort bytewise.
     """
     def runner(argv, text):
-        options = {'expand_user_and_vars': False, 'handle_exceptions': False}
+        options = {'expand_user_and_vars': False, 'handle_exceptions': False, 'environ_update': {'LC_ALL': 'C'}}
         if not text:
             options['encoding'] = None
         try:
             return module.run_command(argv, **options)
         except OSError as error:
-            message = 'cannot run %s: %s' % (argv[0], why_not_started(argv[0], error))
-            return 127, ('' if text else b''), (message if text else message.encode())
+            return not_started(argv[0], error, text)
     return runner
 
 
@@ -105,6 +107,20 @@ def _interpreter(path):
         return None
     words = first[2:].decode('utf-8', 'replace').split() if first.startswith(b'#!') else []
     return words[0] if words else None
+
+
+def not_started(command, error, text=True):
+    """The (rc, stdout, stderr) of a command exec() refused with error (an OSError): NOT_STARTED and why."""
+    message = CANNOT_RUN % (command, why_not_started(command, error))
+    return NOT_STARTED, ('' if text else b''), (message if text else message.encode())
+
+
+def failure_to_start(command, result):
+    """The "cannot run COMMAND: why" of the run() result of command (a path) when it could not be started; None when it ran."""
+    rc, out, err = result
+    if rc == NOT_STARTED and not out and isinstance(err, str) and err.startswith(CANNOT_RUN % (command, '')):
+        return err
+    return None
 
 
 def why_not_started(path, error):

@@ -12,7 +12,7 @@ import re
 import time
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kexec, kimage, luo, systemd
-from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import _version_key
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
 from ansible_collections.luo.liveupdate.plugins.module_utils.readiness import kho_switched_on
 
 DEVICE = '/dev/liveupdate'
@@ -97,7 +97,7 @@ def installed_kernels(host):
     for pattern in IMAGE_PATHS:
         for release in _releases_installed_as(host, pattern):
             found.setdefault(release, pattern % release)
-    return [{'release': release, 'image': found[release]} for release in sorted(found, key=release_key, reverse=True)]
+    return [{'release': release, 'image': found[release]} for release in sorted(found, key=version_key, reverse=True)]
 
 
 def _releases_installed_as(host, pattern):
@@ -110,17 +110,6 @@ def _releases_installed_as(host, pattern):
         return []
     releases = [name[len(start):] for name in names if name.startswith(start) and len(name) > len(start)]
     return [release for release in releases if os.path.isfile(host.path(pattern % release))]
-
-
-def release_key(release):
-    """Sort key of kernel releases; the boot loader's version order, so both agree on which kernel is newest."""
-    return _version_key(release)
-
-
-def newest_newer_kernel(kernels, running):
-    """The entry of ``kernels`` with the newest release newer than ``running``; None when none is newer."""
-    newer = [kernel for kernel in kernels if release_key(kernel['release']) > release_key(running)]
-    return max(newer, key=lambda kernel: release_key(kernel['release'])) if newer else None
 
 
 def abi_of(image):

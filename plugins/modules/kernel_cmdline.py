@@ -211,21 +211,11 @@ changed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import bootloader
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
-
-
-def command_runner(module):
-    """run(argv) -> (rc, stdout, stderr) through run_command.
-
-    In the C locale (stable output, bytewise globs); arguments go to the
-    command as given ($VAR and ~ in them are not expanded); a command that
-    cannot be started raises OSError instead of ending the module, so that
-    the files written before it are restored.
-    """
-    def run(argv):
-        return module.run_command(argv, environ_update={'LC_ALL': 'C'}, expand_user_and_vars=False, handle_exceptions=False)
-    return run
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.common import DEFAULT_GRUB_DROPIN, BootloaderError
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.grub import validate_grub_dropin
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.selection import select
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 
 
 def build_diff(backend, plan):
@@ -251,7 +241,7 @@ def main():
                 state=dict(type='str', choices=['present', 'absent'], default='present'),
             )),
             bootloader=dict(type='str', choices=['auto', 'grub', 'grubby', 'kernel-install'], default='auto'),
-            grub_dropin=dict(type='str', default=bootloader.DEFAULT_GRUB_DROPIN),
+            grub_dropin=dict(type='str', default=DEFAULT_GRUB_DROPIN),
             kernel=dict(type='str', default='ALL'),
         ),
         supports_check_mode=True,
@@ -260,19 +250,18 @@ def main():
         changes = kcmdline.changes_from_items(module.params['params'])
     except ValueError as error:
         module.fail_json(msg=str(error))
-    root = bootloader.root_prefix()
+    host = Host.from_module(module)
     try:
-        bootloader.validate_grub_dropin(module.params['grub_dropin'])
-        backend = bootloader.select(root, command_runner(module), module.params['bootloader'],
-                                    module.params['grub_dropin'], module.params['kernel'])
+        validate_grub_dropin(module.params['grub_dropin'])
+        backend = select(host, module.params['bootloader'], module.params['grub_dropin'], module.params['kernel'])
         plan = backend.plan(changes)
         changed_files = sorted(set(change.path for change in plan.files) | set(backend.outputs(plan)))
         if plan.changed and not module.check_mode:
             changed_files = backend.apply(plan, changes)
             plan = plan._replace(next_after=backend.next_cmdline(plan))
-    except (bootloader.BootloaderError, ValueError) as error:
+    except (BootloaderError, ValueError) as error:
         module.fail_json(msg=str(error))
-    running = bootloader.running_cmdline(root).strip()
+    running = host.read('/proc/cmdline', '')
     result = dict(
         changed=plan.changed,
         backend=backend.name,

@@ -33,7 +33,8 @@ import shlex
 import socket
 import time
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec as kexecrules
+from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel, version_key
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 
 INFO = 'luo.liveupdate.info'
@@ -372,7 +373,7 @@ class LiveUpdate:
         """The newest installed kernel newer than the running one, said out loud; None when there is none."""
         info = self.info({})
         running = info['kernel']['release']
-        chosen = hostfacts.newest_newer_kernel(info.get('kernels') or [], running)
+        chosen = newest_newer_kernel(info.get('kernels') or [], running)
         if chosen is None:
             installed = ', '.join(kernel['release'] for kernel in info.get('kernels') or []) or 'none'
             self.result.update(current=True, kernel_before=running, msg=(
@@ -387,7 +388,7 @@ class LiveUpdate:
     def say_direction(self, running, target):
         if target == running:
             self.log('target release %s is the running release: the live update restarts the same kernel' % target)
-        elif hostfacts.release_key(target) < hostfacts.release_key(running):
+        elif version_key(target) < version_key(running):
             self.log('target release %s is older than the running %s: going back, as kernel: asks' % (target, running))
 
     def initrd_for(self, kernel, target):

@@ -10,7 +10,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import host as host_utils
-from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host, failure_to_start
 
 
 def make_tool(root, directory, name, text='#!/bin/sh\necho "$0 $*"\n', mode=0o755):
@@ -190,3 +190,23 @@ def test_from_module_reports_a_command_that_cannot_start(ansible_module, monkeyp
     rc, out, err = Host.from_module(ansible_module).run([str(broken)])
     assert rc == 127 and out == ''
     assert str(broken) in err and 'cannot run' in err
+
+
+def test_from_module_runs_commands_in_the_c_locale(ansible_module, monkeypatch):
+    """Output is parsed, and update-grub's shell globs the drop-ins bytewise only in the C locale."""
+    monkeypatch.setenv('LC_ALL', 'en_US.UTF-8')
+    assert Host.from_module(ansible_module).run(['/bin/sh', '-c', 'echo "$LC_ALL"'])[:2] == (0, 'C\n')
+
+
+def test_a_command_that_cannot_start_is_told_from_one_that_failed(ansible_module, monkeypatch, tmp_path):
+    """Whoever must undo its work when a command cannot even start (kernel_cmdline) can tell; an exit status 127 is not enough."""
+    broken = tmp_path / 'broken'
+    broken.write_text('#!/nonexistent/interpreter\n')
+    broken.chmod(0o755)
+    host = Host.from_module(ansible_module)
+    assert failure_to_start(str(broken), host.run([str(broken)])) == (
+        'cannot run %s: its interpreter (#!/nonexistent/interpreter) does not exist' % broken)
+    failed = host.run(['/bin/sh', '-c', 'luo-no-such-command'])  # started, then its shell found no such command
+    assert failed[0] == 127
+    assert failure_to_start('/bin/sh', failed) is None
+    assert failure_to_start('/bin/sh', (0, '', '')) is None

@@ -335,28 +335,6 @@ def test_installed_kernels_newest_first(host, root):
     ]
 
 
-def kernels(*releases):
-    return [{'release': release, 'image': '/boot/vmlinuz-%s' % release} for release in releases]
-
-
-@pytest.mark.parametrize('installed, running, chosen', [
-    (('7.2.13', '7.3.4'), '7.3.4', None),
-    (('7.3.4',), '7.3.4', None),
-    ((), '7.3.4', None),
-    (('7.2.13', '7.3.4', '7.10.0', '7.9.9'), '7.3.4', '7.10.0'),
-    (('7.3.4', '7.3.4+deb14-cloud-amd64'), '7.3.4', '7.3.4+deb14-cloud-amd64'),
-    (('7.2.13+deb14-cloud-amd64', '7.3.4+deb14-cloud-amd64'), '7.3.4+deb14-cloud-amd64', None),
-])
-def test_newest_newer_kernel_never_goes_back(installed, running, chosen):
-    found = hostfacts.newest_newer_kernel(kernels(*installed), running)
-    assert (found and found['release']) == chosen
-
-
-def test_release_order_is_the_boot_loaders():
-    releases = ['7.9.1', '7.10.0', '7.2.13', '7.3.4+deb14-cloud-amd64']
-    assert sorted(releases, key=hostfacts.release_key) == ['7.2.13', '7.3.4+deb14-cloud-amd64', '7.9.1', '7.10.0']
-
-
 # --- the initramfs of a target ---
 
 MODULAR = 'CONFIG_MODULES=y\nCONFIG_BLK_DEV_INITRD=y\n'
@@ -591,19 +569,6 @@ def test_cautions():
         'systemd is not the running init system',
         'a kernel is already staged for kexec (/sys/kernel/kexec_loaded=1): systemctl kexec will boot it',
     ]
-
-
-@pytest.mark.parametrize('running, installed, chosen', [
-    ('7.10.1', ['7.10.1-rc1'], None),                    # a release candidate is older than its release
-    ('7.10.1-rc1', ['7.10.1', '7.10.1-rc2'], '7.10.1'),
-    ('7.10.1-rc2', ['7.10.1-rc10'], '7.10.1-rc10'),
-    ('6.8.0-45-generic', ['6.8.0-47-generic', '6.8.0-31-generic'], '6.8.0-47-generic'),
-    ('7.9.0', ['7.10.0-rc1'], '7.10.0-rc1'),
-])
-def test_newest_newer_kernel_orders_release_candidates_before_their_release(running, installed, chosen):
-    kernels = [{'release': release, 'image': '/boot/vmlinuz-' + release} for release in installed]
-    found = hostfacts.newest_newer_kernel(kernels, running)
-    assert (found or {}).get('release') == chosen
 
 
 def test_device_holders_are_found_in_proc(host, root):

@@ -4,85 +4,40 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
-import sys
 
 import pytest
 
-from ansible.module_utils import _internal as ansible_internal
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.luo.liveupdate.plugins.module_utils import bootloader
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import grub, transaction
 from ansible_collections.luo.liveupdate.plugins.modules import kernel_cmdline
-
 # The fixture trees and stand-in tools are shared with the module_utils tests.
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'module_utils', 'fixtures', 'bootloader')
+from ansible_collections.luo.liveupdate.tests.unit.module_utils.bootloader_trees import FIXTURES, install_tool, read, tree_state, write
+
 DROPIN = 'etc/default/grub.d/90-luo-liveupdate.cfg'
 LUO = [{'name': 'liveupdate', 'value': 'on'}, {'name': 'kho', 'value': 'on'}]
 
 
-def install_tool(root, name, directory='usr/sbin'):
-    with open(os.path.join(FIXTURES, 'tools', name), encoding='utf-8') as handle:
-        text = handle.read()
-    if text.startswith('#!/usr/bin/env python\n'):
-        text = '#!%s\n%s' % (sys.executable, text.split('\n', 1)[1])
-    target = os.path.join(root, directory, name.replace('.py', ''))
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(target, 'w', encoding='utf-8') as handle:
-        handle.write(text)
-    os.chmod(target, 0o755)
-
-
-def make_root(tmp_path, monkeypatch, tree, tools):
+def make_root(tmp_path, host_root, tree, tools):
+    """A copy of fixture tree ``tree`` with stand-ins of ``tools``, which the module then works on."""
     root = str(tmp_path / tree)
     shutil.copytree(os.path.join(FIXTURES, 'trees', tree), root)
     for tool in tools:
         install_tool(root, *tool)
-    monkeypatch.setenv(bootloader.ROOT_ENV, root)
-    return root
+    return host_root(root)
 
 
 @pytest.fixture
-def debian(tmp_path, monkeypatch):
-    return make_root(tmp_path, monkeypatch, 'debian-grub', [('grub-mkconfig',), ('update-grub',)])
+def debian(tmp_path, host_root):
+    return make_root(tmp_path, host_root, 'debian-grub', [('grub-mkconfig',), ('update-grub',)])
 
 
 @pytest.fixture
-def fedora(tmp_path, monkeypatch):
-    return make_root(tmp_path, monkeypatch, 'fedora-grubby', [('grubby.py',)])
+def fedora(tmp_path, host_root):
+    return make_root(tmp_path, host_root, 'fedora-grubby', [('grubby.py',)])
 
 
 @pytest.fixture
-def sdboot(tmp_path, monkeypatch):
-    return make_root(tmp_path, monkeypatch, 'systemd-boot', [('kernel-install', 'usr/bin')])
-
-
-def read(root, path):
-    full = os.path.join(root, path)
-    if not os.path.exists(full):
-        return None
-    with open(full, encoding='utf-8') as handle:
-        return handle.read()
-
-
-def write(root, path, text):
-    full = os.path.join(root, path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w', encoding='utf-8') as handle:
-        handle.write(text)
-
-
-def tree_state(root):
-    state = {}
-    for directory, _dirs, files in os.walk(root):
-        for name in files:
-            if name == 'calls.log':
-                continue
-            path = os.path.join(directory, name)
-            with open(path, 'rb') as handle:
-                state[os.path.relpath(path, root)] = (handle.read(), stat.S_IMODE(os.stat(path).st_mode))
-    return state
+def sdboot(tmp_path, host_root):
+    return make_root(tmp_path, host_root, 'systemd-boot', [('kernel-install', 'usr/bin')])
 
 
 def test_grub_sets_params_and_reports(debian, run_module):
@@ -224,8 +179,8 @@ def test_kernel_install_backend(sdboot, run_module):
     assert result['changed'] is False
 
 
-def test_no_bootloader_found(tmp_path, monkeypatch, run_module):
-    monkeypatch.setenv(bootloader.ROOT_ENV, str(tmp_path))
+def test_no_bootloader_found(tmp_path, host_root, run_module):
+    host_root(tmp_path)
     result = run_module(kernel_cmdline.main, {'params': LUO})
     assert result.failed
     assert result['msg'].startswith('no supported boot configuration found under %s' % tmp_path)
@@ -234,7 +189,7 @@ def test_no_bootloader_found(tmp_path, monkeypatch, run_module):
 
 def test_no_writable_config(debian, monkeypatch, run_module):
     before = tree_state(debian)
-    monkeypatch.setattr(bootloader.os, 'access', lambda path, mode: not path.endswith('.cfg') and not path.endswith('grub.d'))
+    monkeypatch.setattr(transaction.os, 'access', lambda path, mode: not path.endswith('.cfg') and not path.endswith('grub.d'))
     result = run_module(kernel_cmdline.main, {'params': LUO})
     assert result.failed
     assert result['msg'] == 'cannot write %s/%s: permission denied; run the task as root (become: true)' % (debian, DROPIN)
@@ -247,29 +202,6 @@ def test_grubby_value_with_spaces_is_refused(fedora, run_module):
     assert result.failed
     assert "grubby splits --args at whitespace" in result['msg']
     assert tree_state(fedora) == before
-
-
-def test_command_runner_uses_run_command_in_the_c_locale():
-    calls = []
-
-    class FakeModule(object):
-        def run_command(self, argv, **options):
-            calls.append((argv, options))
-            return 0, 'out', 'err'
-    assert kernel_cmdline.command_runner(FakeModule())(['true']) == (0, 'out', 'err')
-    assert calls == [(['true'], {'environ_update': {'LC_ALL': 'C'}, 'expand_user_and_vars': False, 'handle_exceptions': False})]
-
-
-def test_command_runner_passes_arguments_verbatim_and_lets_errors_through(monkeypatch):
-    # run_command would expand $prefix and ~ in arguments, and exit the module when a command cannot be started.
-    monkeypatch.setattr(ansible_internal, 'is_controller', False)
-    with patch_module_args({}):
-        module = AnsibleModule(argument_spec={})
-    monkeypatch.setenv('prefix', 'EXPANDED')
-    run = kernel_cmdline.command_runner(module)
-    assert run(['printf', '%s', '--args=x=$prefix ~root']) == (0, '--args=x=$prefix ~root', '')
-    with pytest.raises(OSError):
-        run(['/nonexistent/update-grub'])
 
 
 @pytest.mark.parametrize('content, reason', [
@@ -288,12 +220,12 @@ def test_update_grub_that_cannot_be_started_restores_and_says_why(debian, run_mo
 
 def test_update_grub_that_lost_its_exec_bit_restores(debian, run_module, monkeypatch):
     # Between planning and regenerating (a package upgrade, say), update-grub stops being executable.
-    real_apply = bootloader.GrubBackend.apply
+    real_apply = grub.GrubBackend.apply
 
     def apply(backend, plan, changes):
         os.chmod(os.path.join(debian, 'usr/sbin/update-grub'), 0o644)
         return real_apply(backend, plan, changes)
-    monkeypatch.setattr(bootloader.GrubBackend, 'apply', apply)
+    monkeypatch.setattr(grub.GrubBackend, 'apply', apply)
     before = tree_state(debian)
     result = run_module(kernel_cmdline.main, {'params': LUO})
     assert result.failed

@@ -172,9 +172,9 @@ def readme_table():
 
 
 @pytest.mark.parametrize('case', BAD_INPUTS, ids=['%s=%r@%s' % (case.parameter, case.bad_input, case.backend) for case in BAD_INPUTS])
-def test_bad_input_changes_nothing_and_says_what_to_do(tmp_path, monkeypatch, run_module, case):
+def test_bad_input_changes_nothing_and_says_what_to_do(tmp_path, host_root, run_module, case):
     tree, tools = TREES[case.backend]
-    root = make_root(tmp_path, monkeypatch, tree, tools)
+    root = make_root(tmp_path, host_root, tree, tools)
     if case.setup:
         case.setup(root)
     before = checksums(root)
