@@ -76,6 +76,9 @@ class Bench:
         self.vm.write('/etc/systemd/system/luo-bench-readback.service', READBACK_UNIT)
         preserve = os.path.join(self.repo, 'roles', 'preserve', 'files')
         self.vm.put(os.path.join(preserve, 'luo-state'), '/usr/local/sbin/luo-state')
+        modules = os.path.join(preserve, 'luo-liveupdate')  # the program imports them from ../lib/luo-liveupdate
+        for name in sorted(n for n in os.listdir(modules) if n.endswith('.py')):
+            self.vm.put(os.path.join(modules, name), '/usr/local/lib/luo-liveupdate/' + name)
         self.vm.put(os.path.join(preserve, 'luo-state@.service'), '/etc/systemd/system/luo-state@.service')
         self.vm.write('/etc/systemd/system/luo-state@.service.d/50-luo-bench.conf', KEEPER_DROPIN)
         self.vm.ssh('systemctl daemon-reload && systemctl enable --quiet luo-bench-readback.service && mkdir -p /var/lib/luo-bench')

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""roles/preserve/files/luo-state: the program is loaded from its path (it has no .py suffix).
+"""roles/preserve/files/luo-state and its modules luo_state_format and luo_state_restore.
 
 Real memfds, real seals, real AF_UNIX datagrams with SCM_RIGHTS, real trees under tmp_path
 owned by uid/gid 65534 (the tests run as root so chown works)."""
@@ -9,38 +9,32 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import importlib.machinery
-import importlib.util
 import io
 import json
 import os
 import pathlib
+import shutil
 import socket
 import stat
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
-PROGRAM = REPO / 'roles' / 'preserve' / 'files' / 'luo-state'
-UNIT = REPO / 'roles' / 'preserve' / 'files' / 'luo-state@.service'
+from ansible_collections.luo.liveupdate.tests.unit.roles.host_programs import (
+    PRESERVE, import_module, install_programs, load_program)
+
+PROGRAM = PRESERVE / 'files' / 'luo-state'
+UNIT = PRESERVE / 'files' / 'luo-state@.service'
 NOBODY = 65534
 REQUIRED_SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL
 
-
-def load_program():
-    loader = importlib.machinery.SourceFileLoader('luo_state', str(PROGRAM))
-    spec = importlib.util.spec_from_loader('luo_state', loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-ls = load_program()
+ls = load_program(PROGRAM, 'luo_state')
+fmt = import_module('luo_state_format')
+rst = import_module('luo_state_restore')
+svc = import_module('luo_service')
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='chown to uid 65534 needs root')
 
@@ -95,23 +89,23 @@ def snapshot(root):
 
 def saved_memfd(config, seal=True):
     """What save puts in the fd store, without the notify part."""
-    entries, missing = ls.collect_state(config)
-    fd = ls.create_memfd(config.name)
-    ls.write_state(fd, entries, ls.state_meta(config, missing))
+    entries, missing = fmt.collect_state(config)
+    fd = svc.create_memfd('luo-state:' + config.name)
+    fmt.write_state(fd, entries, fmt.state_meta(config, missing))
     if seal:
-        ls.seal(fd)
+        svc.seal(fd)
     return fd
 
 
 def memfd_with_archive(build, meta_bytes):
     """A state memfd around hand-made metadata and archive: build(tar) adds the members."""
     fd = os.memfd_create('crafted', os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    os.lseek(fd, ls.HEADER.size, os.SEEK_SET)
-    writer = ls.HashingWriter(fd)
+    os.lseek(fd, fmt.HEADER.size, os.SEEK_SET)
+    writer = fmt.HashingWriter(fd)
     writer.write(meta_bytes)
     with tarfile.open(fileobj=writer, mode='w|', format=tarfile.PAX_FORMAT) as tar:
         build(tar)
-    os.pwrite(fd, ls.HEADER.pack(ls.MAGIC, len(meta_bytes), writer.size - len(meta_bytes), writer.sha256.digest()), 0)
+    os.pwrite(fd, fmt.HEADER.pack(fmt.MAGIC, len(meta_bytes), writer.size - len(meta_bytes), writer.sha256.digest()), 0)
     return fd
 
 
@@ -139,61 +133,6 @@ def stage_leftovers(parent):
     return [p for p in os.listdir(parent) if p.startswith('.luo-state-')]
 
 
-class FakeManager:
-    """A notify socket speaking the fd store part of the protocol the way PID 1 does."""
-
-    def __init__(self, address):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
-        self.sock.settimeout(0.05)
-        self.store = {}
-        self.messages = []
-        self.hold_barrier = False
-        self.held = []
-        self.running = True
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while self.running:
-            try:
-                data, fds, _flags, _address = socket.recv_fds(self.sock, 4096, 8)
-            except socket.timeout:
-                continue
-            fields = dict(line.split('=', 1) for line in data.decode().splitlines())
-            self.messages.append(fields)
-            if fields.get('BARRIER') == '1':
-                (self.held.extend if self.hold_barrier else lambda f: [os.close(x) for x in f])(fds)
-            elif fields.get('FDSTOREREMOVE') == '1':
-                old = self.store.pop(fields['FDNAME'], None)
-                if old is not None:
-                    os.close(old)
-            elif fields.get('FDSTORE') == '1':
-                self.store[fields['FDNAME']] = fds[0]
-
-    def wait(self, count):
-        deadline = time.monotonic() + 5
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.messages
-
-    def close(self):
-        self.running = False
-        self.thread.join()
-        self.sock.close()
-        for fd in list(self.store.values()) + self.held:
-            os.close(fd)
-
-
-@pytest.fixture
-def manager(tmp_path, monkeypatch):
-    address = str(tmp_path / 'notify')
-    fake = FakeManager(address)
-    monkeypatch.setenv('NOTIFY_SOCKET', address)
-    yield fake
-    fake.close()
-
-
 @pytest.fixture(autouse=True)
 def record_root(tmp_path, monkeypatch):
     """Restore records go below tmp_path, never to this machine's /run/luo-state."""
@@ -205,37 +144,6 @@ def state_dir(tmp_path):
     return make_tree(tmp_path / 'run' / 'myapp')
 
 
-# ---------------------------------------------------------------- logging
-
-def test_stderr_is_journal_matches_the_stream_identity():
-    st = os.fstat(2)
-    assert ls.stderr_is_journal({'JOURNAL_STREAM': '%d:%d' % (st.st_dev, st.st_ino)})
-    assert not ls.stderr_is_journal({'JOURNAL_STREAM': '0:0'})
-    assert not ls.stderr_is_journal({})
-
-
-def test_stderr_is_journal_with_stderr_closed(monkeypatch):
-    real = os.fstat
-
-    def closed(fd):
-        if fd == 2:
-            raise OSError(errno.EBADF, 'Bad file descriptor')
-        return real(fd)
-
-    monkeypatch.setattr(os, 'fstat', closed)
-    assert not ls.stderr_is_journal({'JOURNAL_STREAM': '1:2'})
-
-
-def test_log_prefixes_the_priority_only_for_the_journal(capsys, monkeypatch):
-    monkeypatch.delenv('JOURNAL_STREAM', raising=False)
-    ls.log('plain', 3)
-    assert capsys.readouterr().err == 'plain\n'
-    st = os.fstat(2)
-    monkeypatch.setenv('JOURNAL_STREAM', '%d:%d' % (st.st_dev, st.st_ino))
-    ls.log('to the journal', 3)
-    assert capsys.readouterr().err == '<3>to the journal\n'
-
-
 # ---------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize('name', ['myapp', 'my-app_2.x', 'A'])
@@ -245,7 +153,7 @@ def test_check_name_accepts_simple_names(name):
 
 @pytest.mark.parametrize('name', ['', '../etc', 'a/b', '.hidden', 'with space', 'x\\x2d'])
 def test_check_name_refuses_names_that_escape(name):
-    with pytest.raises(ls.ConfigError, match='instance name .* is not valid'):
+    with pytest.raises(svc.ConfigError, match='instance name .* is not valid'):
         ls.check_name(name)
 
 
@@ -257,14 +165,14 @@ def test_parse_size(text, size):
 
 @pytest.mark.parametrize('text', ['1.5G', '0', '', 'G', 'abc', '-1', '1 GB', '10P'])
 def test_parse_size_refuses_what_is_not_a_size(text):
-    with pytest.raises(ls.ConfigError, match=r"max_size = '.*' is not a size: .* e\.g\. max_size = 512M"):
+    with pytest.raises(svc.ConfigError, match=r"max_size = '.*' is not a size: .* e\.g\. max_size = 512M"):
         ls.parse_size(text)
 
 
 @pytest.mark.parametrize('size, text', [(0, '0 B'), (1023, '1023 B'), (1024, '1.0 KiB'), (1536, '1.5 KiB'),
                                         (256 << 20, '256.0 MiB'), (5 << 40, '5120.0 GiB')])
 def test_format_size(size, text):
-    assert ls.format_size(size) == text
+    assert fmt.format_size(size) == text
 
 
 def test_parse_config_text_comments_and_continuation_lines():
@@ -280,7 +188,7 @@ def test_parse_config_text_comments_and_continuation_lines():
     ('[state]\npaths = /run/a\n', r"f line 1: '\[state\]' is not \"key = value\""),
 ])
 def test_parse_config_text_errors_name_the_line(text, message):
-    with pytest.raises(ls.ConfigError, match=message):
+    with pytest.raises(svc.ConfigError, match=message):
         ls.parse_config_text(text, 'f')
 
 
@@ -299,7 +207,7 @@ def test_check_paths_returns_a_tuple():
     (['/run/a', '/run/a'], 'f: a path is listed twice'),
 ])
 def test_check_paths_refusals(paths, message):
-    with pytest.raises(ls.ConfigError, match=message):
+    with pytest.raises(svc.ConfigError, match=message):
         ls.check_paths(paths, 'f')
 
 
@@ -316,63 +224,63 @@ def test_load_config_default_location(monkeypatch, tmp_path):
 
 
 def test_load_config_missing_file_names_it_and_the_fix(tmp_path):
-    with pytest.raises(ls.ConfigError, match='nope.conf does not exist: create it with a line like paths = /run/nope'):
+    with pytest.raises(svc.ConfigError, match='nope.conf does not exist: create it with a line like paths = /run/nope'):
         ls.load_config('nope', str(tmp_path / 'nope.conf'))
 
 
 def test_load_config_unreadable_and_bad_values(tmp_path):
-    with pytest.raises(ls.ConfigError, match='cannot be read .* readable UTF-8 text file'):
+    with pytest.raises(svc.ConfigError, match='cannot be read .* readable UTF-8 text file'):
         ls.load_config('myapp', str(tmp_path))
     (tmp_path / 'bin.conf').write_bytes(b'paths = /run/\xff\n')
-    with pytest.raises(ls.ConfigError, match='cannot be read'):
+    with pytest.raises(svc.ConfigError, match='cannot be read'):
         ls.load_config('myapp', str(tmp_path / 'bin.conf'))
-    with pytest.raises(ls.ConfigError, match=r"myapp.conf: max_size = 'lots' is not a size"):
+    with pytest.raises(svc.ConfigError, match=r"myapp.conf: max_size = 'lots' is not a size"):
         config_for(tmp_path, ['/run/a'], 'max_size = lots\n')
     (tmp_path / 'empty.conf').write_text('max_size = 1M\n')
-    with pytest.raises(ls.ConfigError, match='paths is missing or empty'):
+    with pytest.raises(svc.ConfigError, match='paths is missing or empty'):
         ls.load_config('myapp', str(tmp_path / 'empty.conf'))
-    with pytest.raises(ls.ConfigError, match='is not valid'):
+    with pytest.raises(svc.ConfigError, match='is not valid'):
         ls.load_config('../x', str(tmp_path / 'empty.conf'))
 
 
 # ---------------------------------------------------------------- collecting files
 
 def test_entry_kind_and_refusals(tmp_path):
-    assert ls.entry_kind('f', stat.S_IFREG | 0o644) == 'file'
-    assert ls.entry_kind('d', stat.S_IFDIR | 0o755) == 'directory'
-    assert ls.entry_kind('l', stat.S_IFLNK | 0o777) == 'symlink'
-    with pytest.raises(ls.StateRefused, match='/run/a/sock is a socket: luo-state keeps regular files, directories '
-                                              'and symlinks only; list the files next to it'):
-        ls.entry_kind('/run/a/sock', stat.S_IFSOCK | 0o755)
+    assert fmt.entry_kind('f', stat.S_IFREG | 0o644) == 'file'
+    assert fmt.entry_kind('d', stat.S_IFDIR | 0o755) == 'directory'
+    assert fmt.entry_kind('l', stat.S_IFLNK | 0o777) == 'symlink'
+    with pytest.raises(fmt.StateRefused, match='/run/a/sock is a socket: luo-state keeps regular files, directories '
+                                               'and symlinks only; list the files next to it'):
+        fmt.entry_kind('/run/a/sock', stat.S_IFSOCK | 0o755)
 
 
 @pytest.mark.parametrize('mode, name', [(stat.S_IFSOCK, 'socket'), (stat.S_IFIFO, 'FIFO'),
                                         (stat.S_IFCHR, 'character device'), (stat.S_IFBLK, 'block device'),
                                         (0, 'file of unknown type')])
 def test_special_kind(mode, name):
-    assert ls.special_kind(mode) == name
+    assert fmt.special_kind(mode) == name
 
 
 def test_walk_tree_lists_parents_first_and_never_follows_symlinks(state_dir, tmp_path):
     (tmp_path / 'elsewhere').mkdir()
     (tmp_path / 'elsewhere' / 'secret').write_text('x')
     os.symlink(tmp_path / 'elsewhere', state_dir / 'link-to-dir')
-    paths = [entry[0] for entry in ls.walk_tree(str(state_dir))]
+    paths = [entry[0] for entry in fmt.walk_tree(str(state_dir))]
     assert paths == [str(state_dir)] + [str(state_dir / n) for n in
                                         ('current', 'data.db', 'empty', 'link-to-dir', 'sub', 'sub/dangling',
                                          'sub/deep.txt')]
-    assert ls.walk_tree(str(state_dir / 'data.db'))[0][1].st_size == 1600
+    assert fmt.walk_tree(str(state_dir / 'data.db'))[0][1].st_size == 1600
 
 
 def test_walk_tree_refuses_a_fifo(state_dir):
     os.mkfifo(state_dir / 'sub' / 'pipe')
-    with pytest.raises(ls.StateRefused, match='sub/pipe is a FIFO'):
-        ls.walk_tree(str(state_dir))
+    with pytest.raises(fmt.StateRefused, match='sub/pipe is a FIFO'):
+        fmt.walk_tree(str(state_dir))
 
 
 def test_collect_state_records_missing_paths(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir, tmp_path / 'gone'])
-    entries, missing = ls.collect_state(config)
+    entries, missing = fmt.collect_state(config)
     assert len(entries) == 7
     assert missing == [str(tmp_path / 'gone')]
 
@@ -381,38 +289,38 @@ def test_collect_state_does_not_hide_a_file_that_vanished_during_the_walk(state_
     real = os.listdir
     monkeypatch.setattr(os, 'listdir', lambda path: real(path) + ['vanished'])
     with pytest.raises(FileNotFoundError, match='vanished'):
-        ls.collect_state(config_for(tmp_path, [state_dir]))
+        fmt.collect_state(config_for(tmp_path, [state_dir]))
 
 
 def test_collect_state_refuses_more_than_max_size(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir], 'max_size = 1K\n')
-    with pytest.raises(ls.StateRefused, match=r'the state of myapp is 1.6 KiB \(1604 bytes\), more than max_size = '
-                                              r'1.0 KiB \(1024 bytes\): raise max_size in .*myapp.conf'):
-        ls.collect_state(config)
+    with pytest.raises(fmt.StateRefused, match=r'the state of myapp is 1.6 KiB \(1604 bytes\), more than max_size = '
+                                               r'1.0 KiB \(1024 bytes\): raise max_size in .*myapp.conf'):
+        fmt.collect_state(config)
 
 
 def test_check_size_allows_exactly_max_size(tmp_path):
     config = config_for(tmp_path, ['/run/a'], 'max_size = 1K\n')
-    ls.check_size(1024, config)
-    with pytest.raises(ls.StateRefused):
-        ls.check_size(1025, config)
+    fmt.check_size(1024, config)
+    with pytest.raises(fmt.StateRefused):
+        fmt.check_size(1025, config)
 
 
 # ---------------------------------------------------------------- archive and memfd
 
 def test_tarinfo_for_keeps_type_owner_mode_and_nanosecond_times(state_dir):
-    info = ls.tarinfo_for(str(state_dir / 'data.db'), os.lstat(state_dir / 'data.db'))
+    info = fmt.tarinfo_for(str(state_dir / 'data.db'), os.lstat(state_dir / 'data.db'))
     st = os.lstat(state_dir / 'data.db')
     assert (info.name, info.type, info.size, info.mode, info.uid, info.gid) == (
         str(state_dir / 'data.db').lstrip('/'), tarfile.REGTYPE, 1600, 0o640, NOBODY, NOBODY)
     assert info.pax_headers == {'LUO.mtime_ns': str(st.st_mtime_ns), 'LUO.atime_ns': str(st.st_atime_ns)}
-    link = ls.tarinfo_for(str(state_dir / 'current'), os.lstat(state_dir / 'current'))
+    link = fmt.tarinfo_for(str(state_dir / 'current'), os.lstat(state_dir / 'current'))
     assert (link.type, link.linkname, link.uid, link.gid) == (tarfile.SYMTYPE, 'data.db', NOBODY, 0)
-    assert ls.tarinfo_for(str(state_dir / 'sub'), os.lstat(state_dir / 'sub')).mode == 0o2770
+    assert fmt.tarinfo_for(str(state_dir / 'sub'), os.lstat(state_dir / 'sub')).mode == 0o2770
 
 
 def test_state_meta(tmp_path):
-    meta = ls.state_meta(config_for(tmp_path, ['/run/a', '/run/b']), ['/run/b'])
+    meta = fmt.state_meta(config_for(tmp_path, ['/run/a', '/run/b']), ['/run/b'])
     assert (meta['name'], meta['paths'], meta['missing']) == ('myapp', ['/run/a'], ['/run/b'])
     assert meta['kernel'] == os.uname().release
     assert time.strptime(meta['saved_at'], '%Y-%m-%dT%H:%M:%SZ')
@@ -420,15 +328,15 @@ def test_state_meta(tmp_path):
 
 def test_open_nofollow_refuses_a_symlink(state_dir):
     with pytest.raises(OSError) as raised:
-        open(state_dir / 'current', 'rb', opener=ls.open_nofollow)
+        open(state_dir / 'current', 'rb', opener=fmt.open_nofollow)
     assert raised.value.errno == errno.ELOOP
-    with open(state_dir / 'data.db', 'rb', opener=ls.open_nofollow) as handle:
+    with open(state_dir / 'data.db', 'rb', opener=fmt.open_nofollow) as handle:
         assert handle.read(9) == b'important'
 
 
 def test_hashing_writer_counts_and_hashes(tmp_path):
     with open(tmp_path / 'out', 'wb') as handle:
-        writer = ls.HashingWriter(handle.fileno())
+        writer = fmt.HashingWriter(handle.fileno())
         assert writer.write(b'abc') == 3
         writer.write(memoryview(b'x' * 100000))
     data = (tmp_path / 'out').read_bytes()
@@ -440,49 +348,19 @@ def test_memfd_reader_reads_a_range_without_moving_the_fd():
     fd = os.memfd_create('t')
     os.write(fd, b'0123456789')
     os.lseek(fd, 7, os.SEEK_SET)
-    reader = ls.MemfdReader(fd, 2, 5)
+    reader = fmt.MemfdReader(fd, 2, 5)
     assert reader.read(2) == b'23'
     assert reader.read() == b'456'
     assert reader.read(10) == b''
-    assert ls.MemfdReader(fd, 8, 10).read(None) == b'89'
+    assert fmt.MemfdReader(fd, 8, 10).read(None) == b'89'
     assert os.lseek(fd, 0, os.SEEK_CUR) == 7
     os.close(fd)
-
-
-def test_create_memfd_is_named_and_sealable():
-    fd = ls.create_memfd('myapp')
-    assert os.readlink('/proc/self/fd/%d' % fd) == '/memfd:luo-state:myapp (deleted)'
-    assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
-    assert not ls.get_seals(fd) & fcntl.F_SEAL_SEAL
-    os.close(fd)
-
-
-def test_create_memfd_falls_back_on_kernels_without_noexec_seal(monkeypatch):
-    calls = []
-    real = os.memfd_create
-
-    def old_kernel(name, flags):
-        calls.append(flags)
-        if flags & ls.MFD_NOEXEC_SEAL:
-            raise OSError(errno.EINVAL, 'Invalid argument')
-        return real(name, flags)
-
-    monkeypatch.setattr(os, 'memfd_create', old_kernel)
-    os.close(ls.create_memfd('myapp'))
-    assert calls == [os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | ls.MFD_NOEXEC_SEAL, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING]
-
-    def no_fds_left(name, flags):
-        raise OSError(errno.EMFILE, 'Too many open files')
-
-    monkeypatch.setattr(os, 'memfd_create', no_fds_left)
-    with pytest.raises(OSError):
-        ls.create_memfd('myapp')
 
 
 def test_seal_really_sets_the_seals(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
     assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & REQUIRED_SEALS == REQUIRED_SEALS
-    assert ls.get_seals(fd) == fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    assert svc.get_seals(fd) == fcntl.fcntl(fd, fcntl.F_GET_SEALS)
     for change in (lambda: os.pwrite(fd, b'x', 0), lambda: os.ftruncate(fd, 1),
                    lambda: os.ftruncate(fd, 1 << 20), lambda: fcntl.fcntl(fd, fcntl.F_ADD_SEALS, 0)):
         with pytest.raises(PermissionError):
@@ -490,28 +368,21 @@ def test_seal_really_sets_the_seals(state_dir, tmp_path):
     os.close(fd)
 
 
-def test_get_seals_of_something_unsealable_is_zero():
-    read_end, write_end = os.pipe()
-    assert ls.get_seals(read_end) == 0
-    os.close(read_end)
-    os.close(write_end)
-
-
 def test_write_state_header_checksum_and_manifest_round_trip(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir, tmp_path / 'gone'])
-    entries, missing = ls.collect_state(config)
-    fd = ls.create_memfd('myapp')
-    meta = ls.state_meta(config, missing)
-    header = ls.write_state(fd, entries, meta)
+    entries, missing = fmt.collect_state(config)
+    fd = svc.create_memfd('myapp')
+    meta = fmt.state_meta(config, missing)
+    header = fmt.write_state(fd, entries, meta)
     assert os.lseek(fd, 0, os.SEEK_CUR) == 0
-    assert os.fstat(fd).st_size == ls.HEADER.size + header.meta_size + header.archive_size
+    assert os.fstat(fd).st_size == fmt.HEADER.size + header.meta_size + header.archive_size
     assert os.pread(fd, 8, 0) == b'LUOSTAT1'
-    assert ls.read_header(fd) == header
-    content = os.pread(fd, header.meta_size + header.archive_size, ls.HEADER.size)
-    assert ls.content_sha256(fd, header) == hashlib.sha256(content).hexdigest() == header.sha256.hex()
-    assert ls.verify_checksum(fd) == header
-    assert ls.read_meta(fd, header) == meta
-    got_meta, members = ls.read_manifest(fd, header)
+    assert fmt.read_header(fd) == header
+    content = os.pread(fd, header.meta_size + header.archive_size, fmt.HEADER.size)
+    assert fmt.content_sha256(fd, header) == hashlib.sha256(content).hexdigest() == header.sha256.hex()
+    assert fmt.verify_checksum(fd) == header
+    assert fmt.read_meta(fd, header) == meta
+    got_meta, members = fmt.read_manifest(fd, header)
     assert got_meta == meta and meta['paths'] == [str(state_dir)] and meta['missing'] == [str(tmp_path / 'gone')]
     assert [m.name for m in members] == [entry[0].lstrip('/') for entry in entries]
     os.close(fd)
@@ -520,10 +391,10 @@ def test_write_state_header_checksum_and_manifest_round_trip(state_dir, tmp_path
 def test_an_empty_state_round_trips(tmp_path):
     config = config_for(tmp_path, [tmp_path / 'gone'])
     fd = saved_memfd(config)
-    header = ls.verify_checksum(fd)
-    meta, members = ls.read_manifest(fd, header)
+    header = fmt.verify_checksum(fd)
+    meta, members = fmt.read_manifest(fd, header)
     assert (meta['paths'], meta['missing'], members) == ([], [str(tmp_path / 'gone')], [])
-    assert ls.restore_state(fd, config).startswith('restored nothing from the state saved at')
+    assert rst.restore_state(fd, config).startswith('restored nothing from the state saved at')
     assert not (tmp_path / 'gone').exists()
     os.close(fd)
 
@@ -531,36 +402,36 @@ def test_an_empty_state_round_trips(tmp_path):
 def test_read_meta_refuses_broken_metadata():
     for meta_bytes in (b'not json', b'[1, 2]'):
         fd = memfd_with_archive(lambda tar: None, meta_bytes)
-        with pytest.raises(ls.StateRefused, match='broken metadata'):
-            ls.read_meta(fd, ls.read_header(fd))
+        with pytest.raises(fmt.StateRefused, match='broken metadata'):
+            fmt.read_meta(fd, fmt.read_header(fd))
         os.close(fd)
 
 
 def test_read_header_refuses_foreign_and_cut_memfds(state_dir, tmp_path):
     fd = os.memfd_create('foreign')
     os.write(fd, b'not a state at all, just bytes' * 3)
-    with pytest.raises(ls.StateRefused, match="not a luo-state memfd \\(header b'not a st'\\)"):
-        ls.read_header(fd)
+    with pytest.raises(fmt.StateRefused, match="not a luo-state memfd \\(header b'not a st'\\)"):
+        fmt.read_header(fd)
     os.close(fd)
     fd = saved_memfd(config_for(tmp_path, [state_dir]), seal=False)
     os.ftruncate(fd, os.fstat(fd).st_size - 512)
-    with pytest.raises(ls.StateRefused, match='the saved state is cut: its header says [0-9]+ bytes, the memfd holds'):
-        ls.read_header(fd)
+    with pytest.raises(fmt.StateRefused, match='the saved state is cut: its header says [0-9]+ bytes, the memfd holds'):
+        fmt.read_header(fd)
     os.close(fd)
 
 
 def test_verify_checksum_refuses_a_changed_byte(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]), seal=False)
-    corrupt(fd, ls.HEADER.size + 600)
-    with pytest.raises(ls.StateRefused, match='checksum mismatch: the saved state should have sha256 [0-9a-f]{64} '
-                                              'but has [0-9a-f]{64}; nothing was restored'):
-        ls.verify_checksum(fd)
+    corrupt(fd, fmt.HEADER.size + 600)
+    with pytest.raises(fmt.StateRefused, match='checksum mismatch: the saved state should have sha256 [0-9a-f]{64} '
+                                               'but has [0-9a-f]{64}; nothing was restored'):
+        fmt.verify_checksum(fd)
     os.close(fd)
 
 
 def test_open_archive_streams_members_and_data(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    with ls.open_archive(fd, ls.read_header(fd)) as tar:
+    with fmt.open_archive(fd, fmt.read_header(fd)) as tar:
         for info in tar:
             if info.name.endswith('data.db'):
                 assert tar.extractfile(info).read() == (state_dir / 'data.db').read_bytes()
@@ -570,42 +441,42 @@ def test_open_archive_streams_members_and_data(state_dir, tmp_path):
 # ---------------------------------------------------------------- restore: pieces
 
 def test_meta_list():
-    assert ls.meta_list({'k': ['/a']}, 'k') == ['/a']
-    assert ls.meta_list({}, 'k') == []
+    assert fmt.meta_list({'k': ['/a']}, 'k') == ['/a']
+    assert fmt.meta_list({}, 'k') == []
     for broken in ({'a': 1}, 'text', [1]):
-        with pytest.raises(ls.StateRefused, match='broken k list'):
-            ls.meta_list({'k': broken}, 'k')
+        with pytest.raises(fmt.StateRefused, match='broken k list'):
+            fmt.meta_list({'k': broken}, 'k')
 
 
 def test_member_root():
     roots = ['/run/a', '/run/ab']
-    assert ls.member_root('run/a', roots) == '/run/a'
-    assert ls.member_root('run/a/x/y', roots) == '/run/a'
-    assert ls.member_root('run/ab/x', roots) == '/run/ab'
-    with pytest.raises(ls.StateRefused, match='holds /run/abc, outside the saved paths /run/a /run/ab'):
-        ls.member_root('run/abc', roots)
+    assert rst.member_root('run/a', roots) == '/run/a'
+    assert rst.member_root('run/a/x/y', roots) == '/run/a'
+    assert rst.member_root('run/ab/x', roots) == '/run/ab'
+    with pytest.raises(fmt.StateRefused, match='holds /run/abc, outside the saved paths /run/a /run/ab'):
+        rst.member_root('run/abc', roots)
     for name in ('/run/a/x', 'run/a/../../etc/passwd', 'run/a//x', 'run/a/./x'):
-        with pytest.raises(ls.StateRefused, match='not a plain relative path'):
-            ls.member_root(name, roots)
+        with pytest.raises(fmt.StateRefused, match='not a plain relative path'):
+            rst.member_root(name, roots)
 
 
 def test_current_kind(state_dir, tmp_path):
-    assert ls.current_kind(str(state_dir)) == 'directory'
-    assert ls.current_kind(str(state_dir / 'data.db')) == 'file'
-    assert ls.current_kind(str(state_dir / 'sub' / 'dangling')) == 'symlink'
-    assert ls.current_kind(str(tmp_path / 'nothing')) is None
+    assert rst.current_kind(str(state_dir)) == 'directory'
+    assert rst.current_kind(str(state_dir / 'data.db')) == 'file'
+    assert rst.current_kind(str(state_dir / 'sub' / 'dangling')) == 'symlink'
+    assert rst.current_kind(str(tmp_path / 'nothing')) is None
     os.mkfifo(tmp_path / 'fifo')
-    assert ls.current_kind(str(tmp_path / 'fifo')) == 'FIFO'
+    assert rst.current_kind(str(tmp_path / 'fifo')) == 'FIFO'
 
 
 def test_member_ns_prefers_the_pax_value():
     info = tarfile.TarInfo('x')
     info.pax_headers = {'LUO.mtime_ns': '1600000000123456789', 'LUO.atime_ns': '-1500000000'}
-    assert ls.member_ns(info, 'LUO.mtime_ns', 5) == 1600000000123456789
-    assert ls.member_ns(info, 'LUO.atime_ns', 5) == -1500000000
-    assert ls.member_ns(info, 'LUO.other', 5) == 5_000_000_000
+    assert rst.member_ns(info, 'LUO.mtime_ns', 5) == 1600000000123456789
+    assert rst.member_ns(info, 'LUO.atime_ns', 5) == -1500000000
+    assert rst.member_ns(info, 'LUO.other', 5) == 5_000_000_000
     info.pax_headers = {'LUO.mtime_ns': '12.5'}
-    assert ls.member_ns(info, 'LUO.mtime_ns', 7) == 7_000_000_000
+    assert rst.member_ns(info, 'LUO.mtime_ns', 7) == 7_000_000_000
 
 
 def test_apply_metadata_on_file_and_symlink(tmp_path):
@@ -614,13 +485,13 @@ def test_apply_metadata_on_file_and_symlink(tmp_path):
     info = tarfile.TarInfo('f')
     info.uid, info.gid, info.mode, info.mtime = NOBODY, NOBODY, 0o2751, 1000
     info.pax_headers = {'LUO.mtime_ns': '1000000000001', 'LUO.atime_ns': '999000000000'}
-    ls.apply_metadata(str(tmp_path / 'f'), info)
+    rst.apply_metadata(str(tmp_path / 'f'), info)
     st = os.lstat(tmp_path / 'f')
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_atime_ns) == (
         NOBODY, NOBODY, 0o2751, 1000000000001, 999000000000)
     info.type = tarfile.SYMTYPE
     info.mode = 0o600
-    ls.apply_metadata(str(tmp_path / 'l'), info)
+    rst.apply_metadata(str(tmp_path / 'l'), info)
     st = os.lstat(tmp_path / 'l')
     assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (NOBODY, 0o777, 1000000000001)
     assert stat.S_IMODE(os.stat(tmp_path / 'f').st_mode) == 0o2751
@@ -628,41 +499,41 @@ def test_apply_metadata_on_file_and_symlink(tmp_path):
 
 def test_extract_member_refuses_an_existing_destination(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    with ls.open_archive(fd, ls.read_header(fd)) as tar:
+    with fmt.open_archive(fd, fmt.read_header(fd)) as tar:
         first = next(iter(tar))
         with pytest.raises(FileExistsError):
-            ls.extract_member(tar, first, str(state_dir))
+            rst.extract_member(tar, first, str(state_dir))
     os.close(fd)
 
 
 def test_plan_restore_groups_members_by_root(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir, tmp_path / 'gone'])
     fd = saved_memfd(config)
-    meta, members = ls.read_manifest(fd, ls.read_header(fd))
-    plan = ls.plan_restore(meta, members, config)
+    meta, members = fmt.read_manifest(fd, fmt.read_header(fd))
+    plan = rst.plan_restore(meta, members, config)
     assert list(plan) == [str(state_dir)] and len(plan[str(state_dir)]) == 7
     os.close(fd)
 
 
 def test_plan_restore_refuses_a_saved_path_no_longer_configured(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    meta, members = ls.read_manifest(fd, ls.read_header(fd))
+    meta, members = fmt.read_manifest(fd, fmt.read_header(fd))
     other = config_for(tmp_path, [tmp_path / 'other'])
-    with pytest.raises(ls.StateRefused, match='holds %s, which is not in paths= of .*myapp.conf; nothing was restored: '
-                                              'add it back' % state_dir):
-        ls.plan_restore(meta, members, other)
+    with pytest.raises(fmt.StateRefused, match='holds %s, which is not in paths= of .*myapp.conf; nothing was restored: '
+                                               'add it back' % state_dir):
+        rst.plan_restore(meta, members, other)
     os.close(fd)
 
 
 def test_plan_restore_refuses_a_path_that_changed_type(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir])
     fd = saved_memfd(config)
-    meta, members = ls.read_manifest(fd, ls.read_header(fd))
+    meta, members = fmt.read_manifest(fd, fmt.read_header(fd))
     os.rename(state_dir, tmp_path / 'aside')
     state_dir.write_text('now a file')
-    with pytest.raises(ls.StateRefused, match='%s was a directory when saved and is a file now; nothing was restored '
-                                              'and the saved state stays in the fd store: move' % state_dir):
-        ls.plan_restore(meta, members, config)
+    with pytest.raises(fmt.StateRefused, match='%s was a directory when saved and is a file now; nothing was restored '
+                                               'and the saved state stays in the fd store: move' % state_dir):
+        rst.plan_restore(meta, members, config)
     os.close(fd)
 
 
@@ -683,17 +554,17 @@ def test_plan_restore_refuses_a_path_that_changed_type(state_dir, tmp_path):
 def test_plan_restore_refuses_malformed_archives(tmp_path, members, message):
     config = config_for(tmp_path, ['/run/a', '/run/b'])
     fd = crafted(['/run/a'], members)
-    meta, infos = ls.read_manifest(fd, ls.read_header(fd))
-    with pytest.raises(ls.StateRefused, match=message):
-        ls.plan_restore(meta, infos, config)
+    meta, infos = fmt.read_manifest(fd, fmt.read_header(fd))
+    with pytest.raises(fmt.StateRefused, match=message):
+        rst.plan_restore(meta, infos, config)
     os.close(fd)
 
 
 def test_plan_restore_checks_max_size_again(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    meta, members = ls.read_manifest(fd, ls.read_header(fd))
-    with pytest.raises(ls.StateRefused, match='more than max_size'):
-        ls.plan_restore(meta, members, config_for(tmp_path, [state_dir], 'max_size = 1K\n'))
+    meta, members = fmt.read_manifest(fd, fmt.read_header(fd))
+    with pytest.raises(fmt.StateRefused, match='more than max_size'):
+        rst.plan_restore(meta, members, config_for(tmp_path, [state_dir], 'max_size = 1K\n'))
     os.close(fd)
 
 
@@ -703,24 +574,24 @@ def test_stage_roots_extracts_next_to_each_root_and_creates_missing_parents(stat
     single.write_text('db')
     config = config_for(tmp_path, [state_dir, single])
     fd = saved_memfd(config)
-    header = ls.read_header(fd)
-    plan = ls.plan_restore(*ls.read_manifest(fd, header), config)
+    header = fmt.read_header(fd)
+    plan = rst.plan_restore(*fmt.read_manifest(fd, header), config)
     before = snapshot(state_dir)
     for path in (tmp_path / 'run', tmp_path / 'var'):
-        ls.shutil.rmtree(path)
+        shutil.rmtree(path)
     umask = os.umask(0o077)  # the unit's
     try:
-        assert ls.create_parents(plan) == [str(tmp_path / 'run'), str(tmp_path / 'var')]
+        assert rst.create_parents(plan) == [str(tmp_path / 'run'), str(tmp_path / 'var')]
     finally:
         os.umask(umask)
     assert stat.S_IMODE(os.stat(tmp_path / 'run').st_mode) == 0o755
-    stages = ls.stage_roots(fd, header, plan)
+    stages = rst.stage_roots(fd, header, plan)
     assert os.path.dirname(stages[str(state_dir)]) == str(state_dir.parent)
     assert os.path.dirname(stages[str(single)]) == str(single.parent)
     assert snapshot(pathlib.Path(stages[str(state_dir)]) / 'new') == before
     assert (pathlib.Path(stages[str(single)]) / 'new').read_text() == 'db'
     assert 'created the missing parent directory %s of %s' % (state_dir.parent, state_dir) in capsys.readouterr().err
-    ls.remove_stages(stages)
+    rst.remove_stages(stages)
     assert stage_leftovers(state_dir.parent) == [] and stage_leftovers(single.parent) == []
     os.close(fd)
 
@@ -729,9 +600,9 @@ def test_create_parents_on_a_read_only_parent_says_what_to_keep_instead(tmp_path
     def read_only(path, mode):
         raise OSError(errno.EROFS, 'Read-only file system', path)
 
-    monkeypatch.setattr(ls.os, 'mkdir', read_only)
-    with pytest.raises(ls.RestoreFailed) as failed:
-        ls.create_parents([str(tmp_path / 'myapp' / 'state.db')])
+    monkeypatch.setattr(os, 'mkdir', read_only)
+    with pytest.raises(rst.RestoreFailed) as failed:
+        rst.create_parents([str(tmp_path / 'myapp' / 'state.db')])
     assert ('cannot create %s, the missing parent directory of %s' % (tmp_path / 'myapp', tmp_path / 'myapp' / 'state.db')
             in str(failed.value))
     assert 'keep %s itself in paths=' % (tmp_path / 'myapp') in str(failed.value)
@@ -740,8 +611,8 @@ def test_create_parents_on_a_read_only_parent_says_what_to_keep_instead(tmp_path
 def test_stage_roots_cleans_up_after_a_failure(state_dir, tmp_path, monkeypatch):
     config = config_for(tmp_path, [state_dir])
     fd = saved_memfd(config)
-    header = ls.read_header(fd)
-    plan = ls.plan_restore(*ls.read_manifest(fd, header), config)
+    header = fmt.read_header(fd)
+    plan = rst.plan_restore(*fmt.read_manifest(fd, header), config)
     calls = []
 
     def failing(path, info):
@@ -749,9 +620,9 @@ def test_stage_roots_cleans_up_after_a_failure(state_dir, tmp_path, monkeypatch)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, 'No space left on device')
 
-    monkeypatch.setattr(ls, 'apply_metadata', failing)
+    monkeypatch.setattr(rst, 'apply_metadata', failing)
     with pytest.raises(OSError, match='No space left'):
-        ls.stage_roots(fd, header, plan)
+        rst.stage_roots(fd, header, plan)
     assert stage_leftovers(state_dir.parent) == []
     os.close(fd)
 
@@ -765,16 +636,16 @@ def new_stage(parent, name, make):
 
 
 def test_commit_root_creates_and_replaces_files_atomically_keeping_the_old_one(tmp_path):
-    ls.commit_root(str(tmp_path / 'f'), str(new_stage(tmp_path, '.luo-state-1', lambda p: p.write_text('new'))))
+    rst.commit_root(str(tmp_path / 'f'), str(new_stage(tmp_path, '.luo-state-1', lambda p: p.write_text('new'))))
     assert (tmp_path / 'f').read_text() == 'new'
     old_inode = os.lstat(tmp_path / 'f').st_ino
     stage = new_stage(tmp_path, '.luo-state-2', lambda p: p.write_text('newer'))
     new_inode = os.lstat(stage / 'new').st_ino
-    ls.commit_root(str(tmp_path / 'f'), str(stage))
+    rst.commit_root(str(tmp_path / 'f'), str(stage))
     assert os.lstat(tmp_path / 'f').st_ino == new_inode
     assert os.lstat(stage / 'old').st_ino == old_inode  # kept until every root is in
     os.symlink(str(tmp_path), tmp_path / 'l')  # a symlink to a directory is replaced, not renamed aside
-    ls.commit_root(str(tmp_path / 'l'), str(new_stage(tmp_path, '.luo-state-3', lambda p: os.symlink('somewhere', p))))
+    rst.commit_root(str(tmp_path / 'l'), str(new_stage(tmp_path, '.luo-state-3', lambda p: os.symlink('somewhere', p))))
     assert os.readlink(tmp_path / 'l') == 'somewhere'
 
 
@@ -786,9 +657,9 @@ def test_rollback_root_undoes_each_kind_of_commit(tmp_path):
               str(tmp_path / 'f'): new_stage(tmp_path, '.luo-state-f', lambda p: p.write_text('new')),
               str(tmp_path / 'absent'): new_stage(tmp_path, '.luo-state-a', lambda p: p.write_text('new'))}
     for root, stage in stages.items():
-        ls.commit_root(root, str(stage))
+        rst.commit_root(root, str(stage))
     for root, stage in stages.items():
-        ls.rollback_root(root, str(stage))
+        rst.rollback_root(root, str(stage))
     assert os.listdir(tmp_path / 'd') == ['old-file'] and (tmp_path / 'f').read_text() == 'old'
     assert not (tmp_path / 'absent').exists()
 
@@ -799,7 +670,7 @@ def test_commit_root_renames_a_directory_aside(tmp_path):
     stage = tmp_path / '.luo-state-x'
     (stage / 'new').mkdir(parents=True)
     (stage / 'new' / 'new-file').write_text('new')
-    ls.commit_root(str(tmp_path / 'd'), str(stage))
+    rst.commit_root(str(tmp_path / 'd'), str(stage))
     assert os.listdir(tmp_path / 'd') == ['new-file']
     assert os.listdir(stage / 'old') == ['old-file']
 
@@ -810,13 +681,13 @@ def test_commit_root_puts_the_old_directory_back_when_the_new_one_cannot_go_in(t
     stage = tmp_path / '.luo-state-x'
     stage.mkdir()  # no 'new' in it: the second rename fails
     with pytest.raises(FileNotFoundError):
-        ls.commit_root(str(tmp_path / 'd'), str(stage))
+        rst.commit_root(str(tmp_path / 'd'), str(stage))
     assert os.listdir(tmp_path / 'd') == ['old-file']
 
 
 def test_remove_stages(tmp_path):
     (tmp_path / 'a' / 'new').mkdir(parents=True)
-    ls.remove_stages({'/x': str(tmp_path / 'a'), '/y': str(tmp_path / 'missing')})
+    rst.remove_stages({'/x': str(tmp_path / 'a'), '/y': str(tmp_path / 'missing')})
     assert not (tmp_path / 'a').exists()
 
 
@@ -826,8 +697,8 @@ def test_round_trip_keeps_owner_mode_times_symlinks_and_dirs(state_dir, tmp_path
     config = config_for(tmp_path, [state_dir, tmp_path / 'gone'])
     before = snapshot(state_dir)
     fd = saved_memfd(config)
-    ls.shutil.rmtree(state_dir)
-    message = ls.restore_state(fd, config)
+    shutil.rmtree(state_dir)
+    message = rst.restore_state(fd, config)
     assert message.startswith('restored %s from the state saved at' % state_dir)
     assert snapshot(state_dir) == before
     assert stage_leftovers(state_dir.parent) == []
@@ -843,7 +714,7 @@ def test_restore_replaces_an_existing_directory_whole(state_dir, tmp_path):
     fd = saved_memfd(config)
     (state_dir / 'data.db').write_text('changed after the save')
     (state_dir / 'extra').write_text('not in the state')
-    ls.restore_state(fd, config)
+    rst.restore_state(fd, config)
     assert snapshot(state_dir) == before
     assert stage_leftovers(state_dir.parent) == []
     os.close(fd)
@@ -859,7 +730,7 @@ def test_restore_replaces_a_single_file(tmp_path):
     os.utime(target, ns=(1, before['.'][4]))  # after snapshot(), which reads the file
     fd = saved_memfd(config)
     target.write_bytes(b'newer and wrong')
-    ls.restore_state(fd, config)
+    rst.restore_state(fd, config)
     assert os.stat(target).st_atime_ns == 1
     assert snapshot(target) == before
     os.close(fd)
@@ -868,12 +739,12 @@ def test_restore_replaces_a_single_file(tmp_path):
 def test_restore_refuses_a_checksum_mismatch_and_leaves_files_untouched(state_dir, tmp_path):
     config = config_for(tmp_path, [state_dir])
     fd = saved_memfd(config, seal=False)
-    corrupt(fd, ls.HEADER.size + 2000)
-    ls.shutil.rmtree(state_dir / 'sub')
+    corrupt(fd, fmt.HEADER.size + 2000)
+    shutil.rmtree(state_dir / 'sub')
     (state_dir / 'data.db').write_text('current')
     before = snapshot(state_dir)
-    with pytest.raises(ls.StateRefused, match='checksum mismatch'):
-        ls.restore_state(fd, config)
+    with pytest.raises(fmt.StateRefused, match='checksum mismatch'):
+        rst.restore_state(fd, config)
     assert snapshot(state_dir) == before
     os.close(fd)
 
@@ -888,8 +759,8 @@ def test_restore_refuses_a_type_change_and_leaves_files_untouched(state_dir, tmp
     (single / 'inside').write_text('keep me')
     (state_dir / 'data.db').write_text('current')
     before, before_single = snapshot(state_dir), snapshot(single)
-    with pytest.raises(ls.StateRefused, match='state.db was a file when saved and is a directory now'):
-        ls.restore_state(fd, config)
+    with pytest.raises(fmt.StateRefused, match='state.db was a file when saved and is a directory now'):
+        rst.restore_state(fd, config)
     assert snapshot(state_dir) == before and snapshot(single) == before_single
     assert stage_leftovers(tmp_path) == [] and stage_leftovers(state_dir.parent) == []
     os.close(fd)
@@ -897,138 +768,13 @@ def test_restore_refuses_a_type_change_and_leaves_files_untouched(state_dir, tmp
 
 def test_restore_logs_paths_added_after_the_save(state_dir, tmp_path, capsys):
     fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    ls.restore_state(fd, config_for(tmp_path, [state_dir, tmp_path / 'new-path']))
+    rst.restore_state(fd, config_for(tmp_path, [state_dir, tmp_path / 'new-path']))
     assert '%s is not in the saved state (added to paths= after the save?)' % (tmp_path / 'new-path') in \
         capsys.readouterr().err
     os.close(fd)
 
 
-# ---------------------------------------------------------------- systemd protocol
-
-def test_notify_address(tmp_path):
-    assert ls.notify_address({'NOTIFY_SOCKET': '/run/systemd/notify'}) == '/run/systemd/notify'
-    assert ls.notify_address({'NOTIFY_SOCKET': '@/org/freedesktop/systemd1/notify'}) == \
-        '\0/org/freedesktop/systemd1/notify'
-    with pytest.raises(ls.SystemdError, match='NOTIFY_SOCKET is not set: .* NotifyAccess=exec'):
-        ls.notify_address({})
-    with pytest.raises(ls.SystemdError, match='NOTIFY_SOCKET=vsock:2:1 is not an AF_UNIX socket path'):
-        ls.notify_address({'NOTIFY_SOCKET': 'vsock:2:1'})
-
-
-def test_notify_message():
-    assert ls.notify_message([('FDSTORE', '1'), ('FDNAME', 'luo-state')]) == b'FDSTORE=1\nFDNAME=luo-state\n'
-    assert ls.notify_message([]) == b''
-    with pytest.raises(ValueError, match='single KEY=VALUE line'):
-        ls.notify_message([('FDNAME', 'a\nREADY=1')])
-    with pytest.raises(ValueError):
-        ls.notify_message([('A=B', 'c')])
-
-
-def receive(sock):
-    data, fds, _flags, _address = socket.recv_fds(sock, 4096, 4)
-    return data, fds
-
-
-def test_sd_notify_passes_the_memfd_with_scm_rights(state_dir, tmp_path):
-    address = str(tmp_path / 'notify')
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
-        server.bind(address)
-        fd = saved_memfd(config_for(tmp_path, [state_dir]))
-        ls.sd_notify(address, [('FDSTORE', '1'), ('FDNAME', 'luo-state')], [fd])
-        data, fds = receive(server)
-    assert data == b'FDSTORE=1\nFDNAME=luo-state\n'
-    assert len(fds) == 1 and fds[0] != fd
-    assert os.fstat(fds[0]).st_ino == os.fstat(fd).st_ino
-    assert ls.verify_checksum(fds[0])[1] == ls.verify_checksum(fd)[1]
-    assert ls.get_seals(fds[0]) & REQUIRED_SEALS == REQUIRED_SEALS
-    for each in fds + [fd]:
-        os.close(each)
-
-
-def test_sd_notify_to_an_abstract_socket():
-    name = 'luo-state-test-%d' % os.getpid()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
-        server.bind('\0' + name)
-        ls.sd_notify(ls.notify_address({'NOTIFY_SOCKET': '@' + name}), [('READY', '1')])
-        assert receive(server) == (b'READY=1\n', [])
-
-
-def test_sd_notify_without_a_listener_fails_clearly(tmp_path):
-    with pytest.raises(ls.SystemdError, match="sending FDSTOREREMOVE=1 to NOTIFY_SOCKET '.*nobody' failed"):
-        ls.sd_notify(str(tmp_path / 'nobody'), [('FDSTOREREMOVE', '1')])
-
-
-def test_notify_barrier_returns_once_the_manager_closed_the_fd(manager, tmp_path):
-    assert ls.notify_barrier(str(tmp_path / 'notify')) is True
-    assert manager.messages == [{'BARRIER': '1'}]
-
-
-def test_notify_barrier_times_out_when_nothing_is_processed(manager, tmp_path):
-    manager.hold_barrier = True
-    assert ls.notify_barrier(str(tmp_path / 'notify'), timeout=0.2) is False
-
-
-@pytest.mark.parametrize('environ, expected', [
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '1', 'LISTEN_FDNAMES': 'luo-state'}, [('luo-state', 3)]),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '2', 'LISTEN_FDNAMES': 'a:luo-state'}, [('a', 3), ('luo-state', 4)]),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '2'}, [('unknown', 3), ('unknown', 4)]),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '2', 'LISTEN_FDNAMES': 'a'}, [('a', 3), ('unknown', 4)]),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '0', 'LISTEN_FDNAMES': ''}, []),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': '-1'}, []),
-    ({'LISTEN_PID': '43', 'LISTEN_FDS': '1', 'LISTEN_FDNAMES': 'luo-state'}, []),
-    ({'LISTEN_PID': 'x', 'LISTEN_FDS': '1'}, []),
-    ({'LISTEN_PID': '42', 'LISTEN_FDS': 'one'}, []),
-    ({}, []),
-])
-def test_listen_fds(environ, expected):
-    assert ls.listen_fds(environ, 42) == expected
-
-
-FDSTORE_JSON = ('[{"fdname":"other","type":33279,"devno":[0,1],"inode":1060,"rdevno":null,'
-                '"path":"/memfd:x (deleted)","flags":"rw"},{"fdname":"luo-state","type":33279,"devno":[0,1],'
-                '"inode":1059,"rdevno":null,"path":"/memfd:luo-state:myapp (deleted)","flags":"rw"}]')
-
-
-def test_fdstore_entry_reads_systemd_analyze_json():
-    calls = []
-
-    def run(argv):
-        calls.append(argv)
-        return 0, FDSTORE_JSON, ''
-
-    assert ls.fdstore_entry('luo-state@myapp.service', False, run) == (0, 1, 1059)
-    assert ls.fdstore_entry('luo-state@myapp.service', True, run) == (0, 1, 1059)
-    assert calls == [['systemd-analyze', 'fdstore', 'luo-state@myapp.service', '--json=short'],
-                     ['systemd-analyze', '--user', 'fdstore', 'luo-state@myapp.service', '--json=short']]
-    assert ls.fdstore_entry('u', False, lambda argv: (0, '[]', '')) is None
-
-
-def test_fdstore_entry_errors():
-    not_loaded = 'Failed to call DumpUnitFileDescriptorStore: Unit luo-state@x.service not loaded.\n'
-    with pytest.raises(ls.SystemdError, match='failed \\(rc 1\\): Failed to call .* not loaded.; check that '
-                                              'luo-state@x.service is loaded'):
-        ls.fdstore_entry('luo-state@x.service', False, lambda argv: (1, '', not_loaded))
-    with pytest.raises(ls.SystemdError, match='printed no JSON'):
-        ls.fdstore_entry('u', False, lambda argv: (0, 'FDNAME TYPE', ''))
-
-
-def test_run_command():
-    assert ls.run_command(['sh', '-c', 'echo out; echo err >&2; exit 3']) == (3, 'out\n', 'err\n')
-    rc, out, err = ls.run_command(['/nonexistent/systemd-analyze'])
-    assert (rc, out) == (127, '') and 'No such file' in err
-
-
-def test_open_manager_fd_finds_the_inode_among_a_process_fds(state_dir, tmp_path):
-    fd = saved_memfd(config_for(tmp_path, [state_dir]))
-    st = os.fstat(fd)
-    found = ls.open_manager_fd(os.getpid(), os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    assert os.fstat(found).st_ino == st.st_ino and ls.verify_checksum(found) == ls.verify_checksum(fd)
-    with pytest.raises(ls.SystemdError, match='inode 1 on 0:1\\) is not among the fds of PID %d: give the '
-                                              'manager that holds it with --manager-pid' % os.getpid()):
-        ls.open_manager_fd(os.getpid(), 0, 1, 1)
-    os.close(found)
-    os.close(fd)
-
+# ---------------------------------------------------------------- status
 
 def test_describe_and_format_a_good_state(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir, tmp_path / 'gone']))
@@ -1047,11 +793,11 @@ def test_describe_and_format_a_good_state(state_dir, tmp_path):
 
 def test_describe_and_format_a_broken_state(state_dir, tmp_path):
     fd = saved_memfd(config_for(tmp_path, [state_dir]), seal=False)
-    corrupt(fd, ls.HEADER.size + 10)
+    corrupt(fd, fmt.HEADER.size + 10)
     info = ls.describe_state(fd)
     assert 'checksum mismatch' in info['error']
     assert 'state:    UNUSABLE: checksum mismatch' in ls.format_status('u', info)
-    assert ls.get_seals(fd) & REQUIRED_SEALS == 0
+    assert svc.get_seals(fd) & REQUIRED_SEALS == 0
     info['seals'] = 0
     assert 'seals: none' in ls.format_status('u', info)
     os.close(fd)
@@ -1087,10 +833,10 @@ def test_save_then_restore_through_the_fd_store(state_dir, tmp_path, manager, mo
     assert manager.wait(3) == [{'FDSTOREREMOVE': '1', 'FDNAME': 'luo-state'},
                                {'FDSTORE': '1', 'FDNAME': 'luo-state', 'FDPOLL': '0'}, {'BARRIER': '1'}]
     stored = manager.store['luo-state']
-    assert ls.get_seals(stored) & REQUIRED_SEALS == REQUIRED_SEALS
+    assert svc.get_seals(stored) & REQUIRED_SEALS == REQUIRED_SEALS
     assert 'saved 7 entries of %s into the fd store' % state_dir in capsys.readouterr().err
 
-    ls.shutil.rmtree(state_dir)  # what a kexec does to /run
+    shutil.rmtree(state_dir)  # what a kexec does to /run
     monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', os.dup(stored)), ('stray', os.dup(0))])
     assert ls.main(['--config', source, 'restore', 'myapp']) == ls.EXIT_OK
     assert snapshot(state_dir) == before
@@ -1103,17 +849,18 @@ def test_save_of_a_missing_path_says_so(tmp_path, manager, capsys):
     assert ls.main(['--config', str(write_config(tmp_path, [tmp_path / 'gone'])), 'save', 'myapp']) == ls.EXIT_OK
     assert '%s does not exist: saved as absent' % (tmp_path / 'gone') in capsys.readouterr().err
     manager.wait(3)
-    assert ls.read_manifest(manager.store['luo-state'], ls.verify_checksum(manager.store['luo-state']))[1] == []
+    assert fmt.read_manifest(manager.store['luo-state'], fmt.verify_checksum(manager.store['luo-state']))[1] == []
 
 
 def test_the_program_runs_as_a_command(tmp_path):
+    program = install_programs(tmp_path / 'root')['luo-state']
     env = {k: v for k, v in os.environ.items() if k not in ('LISTEN_FDS', 'LISTEN_PID', 'NOTIFY_SOCKET')}
-    proc = subprocess.run([sys.executable, str(PROGRAM), '--config', str(write_config(tmp_path, ['/run/x'])),
+    proc = subprocess.run([sys.executable, str(program), '--config', str(write_config(tmp_path, ['/run/x'])),
                            '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp'],
                           capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0 and 'no saved state in the fd store' in proc.stderr
     assert json.loads((tmp_path / 'record' / 'restore.json').read_text())['result'] == 'nothing-to-restore'
-    proc = subprocess.run([sys.executable, str(PROGRAM), 'save', 'myapp', '--config', '/x'], capture_output=True,
+    proc = subprocess.run([sys.executable, str(program), 'save', 'myapp', '--config', '/x'], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == ls.EXIT_CONFIG and 'unrecognized arguments' in proc.stderr
 
@@ -1127,8 +874,8 @@ def test_save_twice_replaces_the_stored_state(state_dir, tmp_path, manager):
     manager.wait(6)
     assert len(manager.store) == 1
     fd = manager.store['luo-state']
-    ls.shutil.rmtree(state_dir)
-    ls.restore_state(fd, ls.load_config('myapp', source))
+    shutil.rmtree(state_dir)
+    rst.restore_state(fd, ls.load_config('myapp', source))
     assert (state_dir / 'data.db').read_text() == 'second'
 
 
@@ -1164,7 +911,7 @@ def test_restore_of_a_broken_state_keeps_it_in_the_store_and_files_untouched(sta
                                                                              monkeypatch, capsys):
     source = str(write_config(tmp_path, [state_dir]))
     fd = saved_memfd(ls.load_config('myapp', source), seal=False)
-    corrupt(fd, ls.HEADER.size + 100)
+    corrupt(fd, fmt.HEADER.size + 100)
     before = snapshot(state_dir)
     monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', fd)])
     assert ls.main(['--config', source, 'restore', 'myapp']) == ls.EXIT_REFUSED
@@ -1219,7 +966,7 @@ def test_status_inside_the_unit_empty_and_broken(state_dir, tmp_path, monkeypatc
     fd = saved_memfd(config_for(tmp_path, [state_dir]), seal=False)
     monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', fd)])
     assert ls.main(['status', 'myapp']) == ls.EXIT_OK
-    corrupt(fd, ls.HEADER.size + 10)
+    corrupt(fd, fmt.HEADER.size + 10)
     assert ls.main(['status', 'myapp']) == ls.EXIT_REFUSED
     assert 'UNUSABLE: checksum mismatch' in capsys.readouterr().out
     assert ls.main(['status', '../x']) == ls.EXIT_CONFIG
@@ -1278,15 +1025,15 @@ def fail_renames_onto(monkeypatch, targets, error=errno.EBUSY):
         if str(dst) in targets:
             raise OSError(error, os.strerror(error), str(dst))
         real_rename(src, dst)
-    monkeypatch.setattr(ls.os, 'rename', rename)
+    monkeypatch.setattr(os, 'rename', rename)
 
 
 def test_restore_failing_on_the_second_path_puts_the_first_back(state_dir, tmp_path, monkeypatch):
     config, fd, single = two_roots_saved(tmp_path, state_dir)
     before, before_single = snapshot(state_dir), snapshot(single)
     fail_renames_onto(monkeypatch, {str(single)})
-    with pytest.raises(ls.RestoreFailed) as failed:
-        ls.restore_state(fd, config)
+    with pytest.raises(rst.RestoreFailed) as failed:
+        rst.restore_state(fd, config)
     assert snapshot(state_dir) == before and snapshot(single) == before_single
     assert stage_leftovers(state_dir.parent) == [] and stage_leftovers(single.parent) == []
     message = str(failed.value)
@@ -1304,9 +1051,9 @@ def test_restore_that_cannot_put_a_path_back_says_where_its_old_content_is(state
         if str(dst) == str(single) or (str(dst) == str(state_dir) and src.endswith('/old')):
             raise OSError(errno.EIO, 'Input/output error', str(dst))
         real_rename(src, dst)
-    monkeypatch.setattr(ls.os, 'rename', rename)
-    with pytest.raises(ls.RestoreFailed) as failed:
-        ls.restore_state(fd, config)
+    monkeypatch.setattr(os, 'rename', rename)
+    with pytest.raises(rst.RestoreFailed) as failed:
+        rst.restore_state(fd, config)
     message = str(failed.value)
     assert 'nothing was changed' not in message
     kept = list(stage_leftovers(state_dir.parent))
@@ -1324,10 +1071,10 @@ def test_a_failed_restore_removes_the_parent_directories_it_created(tmp_path, mo
         path.write_text('saved')
     config = config_for(tmp_path, [first, second])
     fd = saved_memfd(config)
-    ls.shutil.rmtree(tmp_path / 'run')
+    shutil.rmtree(tmp_path / 'run')
     fail_renames_onto(monkeypatch, {str(second)})
-    with pytest.raises(ls.RestoreFailed, match='nothing was changed'):
-        ls.restore_state(fd, config)
+    with pytest.raises(rst.RestoreFailed, match='nothing was changed'):
+        rst.restore_state(fd, config)
     assert not (tmp_path / 'run').exists()
     os.close(fd)
 
@@ -1359,38 +1106,38 @@ def read_record(directory):
 
 
 def test_tree_digest_covers_names_kinds_modes_owners_and_content(state_dir, tmp_path):
-    digest = ls.tree_digest(str(state_dir))
-    assert len(digest) == 64 and ls.tree_digest(str(state_dir)) == digest
+    digest = fmt.tree_digest(str(state_dir))
+    assert len(digest) == 64 and fmt.tree_digest(str(state_dir)) == digest
     copy = tmp_path / 'copy'
-    ls.shutil.copytree(state_dir, copy, symlinks=True)
+    shutil.copytree(state_dir, copy, symlinks=True)
     for path in [copy] + sorted(copy.rglob('*')):
         source = state_dir / path.relative_to(copy)
         st = os.lstat(source)
         os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
         if not path.is_symlink():
             os.chmod(path, stat.S_IMODE(st.st_mode))  # chown cleared the setuid bit
-    assert ls.tree_digest(str(copy)) == digest  # where it is and its times do not count
+    assert fmt.tree_digest(str(copy)) == digest  # where it is and its times do not count
     for change in (lambda: os.chmod(copy / 'data.db', 0o600), lambda: os.chown(copy / 'empty', 0, 0),
                    lambda: (copy / 'sub' / 'deep.txt').write_text('deeP'), (copy / 'new').mkdir,
                    lambda: os.rename(copy / 'empty', copy / 'empty2')):
         change()
-        assert ls.tree_digest(str(copy)) != digest
-        digest = ls.tree_digest(str(copy))
+        assert fmt.tree_digest(str(copy)) != digest
+        digest = fmt.tree_digest(str(copy))
     single = tmp_path / 'single'
     single.write_bytes(b'x')
     line = json.dumps(['.', 'file', stat.S_IMODE(os.stat(single).st_mode), os.getuid(), os.getgid(),
                        hashlib.sha256(b'x').hexdigest()], separators=(',', ':')) + '\n'
-    assert ls.tree_digest(str(single)) == hashlib.sha256(line.encode()).hexdigest()
+    assert fmt.tree_digest(str(single)) == hashlib.sha256(line.encode()).hexdigest()
 
 
 def test_restore_writes_a_record_of_what_it_restored(state_dir, tmp_path, manager, monkeypatch):
     source = str(write_config(tmp_path, [state_dir, tmp_path / 'gone']))
-    digest = ls.tree_digest(str(state_dir))
+    digest = fmt.tree_digest(str(state_dir))
     assert ls.main(['--config', source, 'save', 'myapp']) == ls.EXIT_OK
     manager.wait(3)
     stored = manager.store['luo-state']
-    header = ls.verify_checksum(stored)
-    ls.shutil.rmtree(state_dir)
+    header = fmt.verify_checksum(stored)
+    shutil.rmtree(state_dir)
     monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', os.dup(stored))])
     assert ls.main(['--config', source, '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp']) == ls.EXIT_OK
     record = read_record(tmp_path / 'record')
@@ -1412,21 +1159,21 @@ def test_restore_without_a_state_records_nothing_to_restore(state_dir, tmp_path,
     record = read_record(tmp_path / 'record')
     assert record['result'] == 'nothing-to-restore' and record['state'] is None
     assert record['message'].startswith('no saved state in the fd store of luo-state@myapp.service')
-    assert record['paths'] == {str(state_dir): ls.tree_digest(str(state_dir))}
+    assert record['paths'] == {str(state_dir): fmt.tree_digest(str(state_dir))}
     assert record['boot_id'] == this_boot_id()
 
 
 def test_a_refused_restore_records_failed_with_the_reason(state_dir, tmp_path, manager, monkeypatch):
     source = str(write_config(tmp_path, [state_dir]))
     fd = saved_memfd(ls.load_config('myapp', source), seal=False)
-    corrupt(fd, ls.HEADER.size + 100)
+    corrupt(fd, fmt.HEADER.size + 100)
     monkeypatch.setattr(ls, 'listen_fds', lambda environ, pid: [('luo-state', fd)])
     assert ls.main(['--config', source, '--record-dir', str(tmp_path / 'record'), 'restore', 'myapp']) == \
         ls.EXIT_REFUSED
     record = read_record(tmp_path / 'record')
     assert record['result'] == 'failed' and record['message'].startswith('checksum mismatch')
     assert record['state'] is None
-    assert record['paths'] == {str(state_dir): ls.tree_digest(str(state_dir))}
+    assert record['paths'] == {str(state_dir): fmt.tree_digest(str(state_dir))}
 
 
 def test_a_broken_configuration_records_failed(tmp_path, monkeypatch):
@@ -1443,7 +1190,7 @@ def test_a_record_that_cannot_be_written_is_logged_not_fatal(tmp_path, monkeypat
     (tmp_path / 'file').write_text('not a directory')
     assert ls.main(['--config', str(write_config(tmp_path, ['/run/x'])), '--record-dir', str(tmp_path / 'file'),
                     'restore', 'myapp']) == ls.EXIT_OK
-    assert 'cannot write the restore record %s' % (tmp_path / 'file' / 'restore.json') in capsys.readouterr().err
+    assert 'cannot write %s (' % (tmp_path / 'file' / 'restore.json') in capsys.readouterr().err
 
 
 def test_the_record_goes_to_the_runtime_directory_by_default(monkeypatch):
@@ -1459,13 +1206,9 @@ def test_unit_keeps_a_runtime_directory_for_the_record_and_can_read_the_boot_id(
 
 
 def test_a_save_that_cannot_push_says_the_previous_state_is_gone(state_dir, tmp_path, manager, monkeypatch, capsys):
-    real_notify = ls.sd_notify
-
-    def notify(address, fields, fds=()):
-        if ('FDSTORE', '1') in fields:
-            raise ls.SystemdError('sending FDSTORE=1 to NOTIFY_SOCKET failed: [Errno 105] No buffer space available')
-        real_notify(address, fields, fds)
-    monkeypatch.setattr(ls, 'sd_notify', notify)
+    def cannot_push(address, name, fd):
+        raise svc.SystemdError('sending FDSTORE=1 to NOTIFY_SOCKET failed: [Errno 105] No buffer space available')
+    monkeypatch.setattr(ls, 'fdstore_add', cannot_push)
     assert ls.main(['--config', str(write_config(tmp_path, [state_dir])), 'save', 'myapp']) == ls.EXIT_SYSTEMD
     assert ('No buffer space available; the state saved before was already dropped from the fd store: nothing is '
             'kept for the next start of luo-state@myapp.service') in capsys.readouterr().err

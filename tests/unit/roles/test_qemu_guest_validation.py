@@ -29,8 +29,8 @@ PLAYBOOK = '''
     - luo.liveupdate.qemu_guest
 '''
 # What the role writes on a host, and the account databases its user and group go to.
-WRITTEN = ['/etc/luo-qemu-guest', '/etc/systemd/system', '/usr/local/sbin/luo-qemu-guest', '/etc/passwd',
-           '/etc/group', '/etc/shadow', '/etc/gshadow']
+WRITTEN = ['/etc/luo-qemu-guest', '/etc/systemd/system', '/usr/local/sbin/luo-qemu-guest', '/usr/local/lib/luo-liveupdate',
+           '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow']
 KERNEL = '/nonexistent-luo-qemu-guest-test/vmlinuz'
 FIRST_HOST_TASK = "luo.liveupdate.qemu_guest : Read the host's LUO readiness"
 # case: (settings, words its refusal must contain)
@@ -174,4 +174,5 @@ def test_nothing_was_written(run):
     assert run['rc'] != 0
     assert run['after'] == run['before']
     assert not any(task in run['tasks'] for task in ("luo.liveupdate.qemu_guest : Create the guest's group",
+                                                     'luo.liveupdate.qemu_guest : Install the module shared with luo-state',
                                                      'luo.liveupdate.qemu_guest : Install the guest wrapper program'))
