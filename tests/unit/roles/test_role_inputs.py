@@ -24,7 +24,7 @@ from ansible_collections.luo.liveupdate.tests.unit.roles.private_state import ca
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 # Where the three roles write: unit drop-ins, the keeper, boot configuration.
-WRITTEN_TREES = ('/etc/systemd/system', '/etc/luo-state', '/usr/local/sbin', '/etc/default', '/etc/kernel')
+WRITTEN_TREES = ('/etc/systemd/system', '/etc/luo-state', '/usr/local/sbin', '/usr/local/lib/luo-liveupdate', '/etc/default', '/etc/kernel')
 
 Case = collections.namedtuple('Case', 'role variable value says settings')
 
