@@ -7,7 +7,7 @@ COLL := $(ROOT)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLL)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: venv collection-link test unit sanity lint package molecule bench-smoke bench lab-deps stock-kernel demo clean
+.PHONY: venv collection-link test unit integration sanity lint package molecule bench-smoke bench lab-deps stock-kernel demo clean
 
 venv:
 	@tools/setup-venv
@@ -17,14 +17,19 @@ collection-link:
 	@ln -sfn $(ROOT) $(COLL)/ansible_collections/luo/liveupdate
 
 ## The whole test suite: unit, sanity (zero ignores), lint, the package as Galaxy and ansible-builder take it,
-## the lab scenarios, and the benchmark's smoke run.
+## integration (real tools, kernels and playbooks on this machine), the lab scenarios, and the benchmark's smoke run.
 # Stages in this order, stopping at the first failure; the log ends with the time of each.
 test:
-	@tools/run-stages unit sanity lint package molecule bench-smoke
+	@tools/run-stages unit sanity lint package integration molecule bench-smoke
 
-# Unit tests use the decompressors of lab-deps and Debian's stock kernel (an incompatible target).
-unit: venv collection-link lab-deps stock-kernel
+# Unit tests: offline, only the venv, seconds.
+unit: venv collection-link
 	$(VENV)/bin/python -m pytest -q tests/unit lab/tests bench/tests
+
+# Integration tests on this machine: ansible-playbook and ansible-runner runs, the decompressors of
+# lab-deps, the lab's kernels and Debian's stock kernel (an incompatible target), QEMU.
+integration: venv collection-link lab-deps stock-kernel
+	$(VENV)/bin/python -m pytest -q tests/integration
 
 sanity: venv
 	tools/sanity

@@ -10,8 +10,8 @@ import os
 import pathlib
 
 from ansible_collections.luo.liveupdate.tests.unit.modules.test_kernel_cmdline_bad_input import readme_table
-from ansible_collections.luo.liveupdate.tests.unit.roles.test_qemu_guest_validation import CASES as QEMU_GUEST_CASES
-from ansible_collections.luo.liveupdate.tests.unit.roles.test_role_inputs import markdown_table
+from ansible_collections.luo.liveupdate.tests.integration.playbooks.test_qemu_guest_validation import CASES as QEMU_GUEST_CASES
+from ansible_collections.luo.liveupdate.tests.integration.playbooks.test_role_inputs import markdown_table
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / 'docs' / 'bad-input.md'
 

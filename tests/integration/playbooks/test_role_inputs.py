@@ -5,7 +5,7 @@
 Each role runs once against localhost (connection local), one inventory host per bad value plus one with good
 values. A bad host must stop at the role's argument spec or its validation tasks, with a message that names the
 variable and shows the value; nothing runs after, nothing is changed, and the directories the roles write to are
-the same afterwards. The table CASES is the documentation: `python -m tests.unit.roles.test_role_inputs` prints
+the same afterwards. The table CASES is the documentation: `python -m tests.integration.playbooks.test_role_inputs` prints
 it as markdown.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from ansible_collections.luo.liveupdate.tests.unit.roles.private_state import can_use_private_var_lib, private_var_lib
+from ansible_collections.luo.liveupdate.tests.integration.playbooks.private_state import can_use_private_var_lib, private_var_lib
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 # Where the three roles write: unit drop-ins, the keeper, boot configuration.

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-LAB = pathlib.Path(__file__).resolve().parents[1]
+LAB = pathlib.Path(__file__).resolve().parents[3] / 'lab'
 BUILD = LAB / 'hypervisor' / 'build-guest'
 QEMU = os.environ.get('LUO_LAB_QEMU', 'qemu-system-x86_64')
 LINE = re.compile(r'^token=([0-9a-f]{16}) counter=(\d+) boot_id=([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}) '

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from ansible_collections.luo.liveupdate.tests.unit.roles.private_state import can_use_private_var_lib, private_var_lib
+from ansible_collections.luo.liveupdate.tests.integration.playbooks.private_state import can_use_private_var_lib, private_var_lib
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 LOCK = 'luo-liveupdate/lock'

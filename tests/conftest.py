@@ -11,7 +11,7 @@ import sys
 # plugins (the action plugin) and module_utils load the same way in tests as in a run.
 # The path must be set before Ansible reads its configuration, and come first so an
 # installed copy of the collection cannot shadow this checkout.
-_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 _CHECKOUT = os.path.join(_REPO, 'build', 'collections')
 _LINK = os.path.join(_CHECKOUT, 'ansible_collections', 'luo', 'liveupdate')
 if not os.path.lexists(_LINK):
