@@ -240,7 +240,8 @@ def run_role(role, hosts, tmp_path):
             str(tmp_path / 'play.yml')]
     reason = can_use_private_var_lib()
     assert reason is None, 'these tests run ansible-playbook with a private /var/lib: %s' % reason
-    proc = subprocess.run(private_var_lib(argv, tmp_path / 'var-lib'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False, timeout=600)
+    proc = subprocess.run(private_var_lib(argv, tmp_path / 'var-lib'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env, check=False, timeout=600)
     results = {host: json.loads((tmp_path / 'tree' / host).read_text()) for host in hosts}
     return proc.stdout, results
 

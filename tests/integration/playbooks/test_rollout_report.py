@@ -40,7 +40,8 @@ def run(tmp_path, *args, hosts=('h1', 'h2'), extra_hosts=None):
                ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_HOST_KEY_CHECKING='false')
     argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', str(tmp_path / 'inventory.json'),
             'luo.liveupdate.live_update', '-e', json.dumps({'luo_rollout_report_path': str(report)})] + list(args)
-    proc = subprocess.run(private_var_lib(argv, var_lib), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, check=False, timeout=300)
+    proc = subprocess.run(private_var_lib(argv, var_lib), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, check=False, timeout=300)
     rows = json.loads(report.read_text()) if report.exists() else None
     return proc.returncode, proc.stdout, rows
 
