@@ -13,7 +13,6 @@ import time
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kexec, kimage, luo, systemd
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import _version_key
-from ansible_collections.luo.liveupdate.plugins.module_utils.readiness import kho_switched_on
 
 DEVICE = '/dev/liveupdate'
 # debugfs: present when KHO is on; "in" only when this boot received KHO state.
@@ -216,6 +215,16 @@ def kho_facts(host, kernel, params, sysd):
     return facts
 
 
+def kho_switched_on(cmdline_params, config):
+    """KHO is on when kho=on is given, or the kernel enables it by default and kho=off is not given."""
+    value = (cmdline_params.get('kho') or '').lower()
+    if value in ('on', '1', 'y', 'yes', 'true'):
+        return True
+    if value in ('off', '0', 'n', 'no', 'false'):
+        return False
+    return bool(config) and config.get('KEXEC_HANDOVER_ENABLE_DEFAULT') == 'y'
+
+
 def read_kernel_log(host):
     """The kernel log as /dev/kmsg hands it out, oldest record first (OSError when it cannot be read)."""
     handle = os.open(host.path(KMSG), os.O_RDONLY | os.O_NONBLOCK)
@@ -310,9 +319,6 @@ def systemd_facts(host):
 
 def target(host, path):
     """Facts of a target kernel image at absolute host path ``path`` (raises kimage.KernelImageError for a bad file)."""
-    if not os.path.isabs(path):
-        raise kimage.KernelImageError('kernel image path %s is relative: give the absolute path on the managed host, '
-                                      'for example /boot/vmlinuz-7.3.4' % path)
     image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
     config = image.config
     source = image.config_source

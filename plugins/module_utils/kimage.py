@@ -29,7 +29,8 @@ try:
 except ImportError:
     _STDLIB_ZSTD = None
 
-ABI_NAMES = ('kho', 'luo', 'memfd')
+# The LUO ABI strings, in the order their mismatches are reported: the worst (a panic at boot) first.
+ABI_NAMES = ('luo', 'kho', 'memfd')
 
 MiB = 1024 * 1024
 # A decompressed kernel is tens of MiB (Debian's x86 kernels about 60 MiB).

@@ -252,14 +252,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness, target
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
-
-
-def absolute(name, path, example):
-    if path is not None and not os.path.isabs(path):
-        raise ValueError('%s %s is relative: give the absolute path on the managed host, for example %s' % (name, path, example))
 
 
 def now():
@@ -274,8 +269,7 @@ def refuse_host(module, facts, action, result):
     """Fail when this host cannot run kexec_file_load at all; force does not change that."""
     reasons = readiness.kexec_reasons(facts)
     if reasons:
-        module.fail_json(msg='cannot %s: %s' % (action, '; '.join('%s (fix: %s)' % (r['message'], r['fix']) for r in reasons)),
-                         reasons=reasons, **result)
+        module.fail_json(msg='cannot %s: %s' % (action, readiness.reasons_text(reasons)), reasons=reasons, **result)
 
 
 def diff_of(before, after):
@@ -324,25 +318,49 @@ def run_load(module, host, facts, wanted, result):
                          % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
 
 
-def paired_initrd(module, host, target, result):
+def paired_initrd(module, host, image, result):
     """The initramfs to stage: the one given, else the one named after the kernel as its distribution names it."""
     params = module.params
     if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
         module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
                          'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
-                         % (params['initrd'], params['kernel'], target['release'] or 'RELEASE'), **result)
-    result['initrd'] = params['initrd'] or target['initrd']['path']
+                         % (params['initrd'], params['kernel'], image['release'] or 'RELEASE'), **result)
+    result['initrd'] = params['initrd'] or image['initrd']['path']
     return result['initrd']
 
 
-def refuse_missing_initrd(module, target, initrd, result):
+def refuse_missing_initrd(module, image, initrd, result):
     """A kernel that needs an initramfs does not boot without one: refuse, or warn with force."""
-    if initrd or not target['initrd']['needed']:
+    if initrd or not image['initrd']['needed']:
         return
-    text = kexec.initrd_missing_text(module.params['kernel'], target['release'], target['initrd']['candidates'])
+    text = kexec.initrd_missing_text(module.params['kernel'], image['release'], image['initrd']['candidates'])
     if not module.params['force']:
         module.fail_json(msg='refusing to stage %s; or set force: true to stage it anyway' % text, **result)
     module.warn('staging %s anyway (force): it will not find its root filesystem' % text)
+
+
+def judged_target(module, host, result):
+    """The kernel's facts, judged against the running kernel (target, compatible, target_reasons in result)."""
+    try:
+        image, judged = target.judge(host, 'kernel', module.params['kernel'], hostfacts.running_kernel(host))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except KernelImageError as exc:
+        module.fail_json(msg='kernel: %s' % exc, **result)
+    result.update(judged)
+    return image
+
+
+def refuse_incompatible(module, image, result):
+    """A kernel that cannot take over from the running one is refused, unless forced (then each reason is a warning)."""
+    kernel, reasons = module.params['kernel'], result['target_reasons']
+    if reasons and not module.params['force']:
+        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
+                         'Fix: %s; or set force: true to stage it anyway' % (
+                             kernel, image['release'], '; '.join(r['message'] for r in reasons),
+                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
+    for found in reasons:
+        module.warn('staging %s anyway (force): %s' % (kernel, found['message']))
 
 
 def stage(module, host):
@@ -351,36 +369,24 @@ def stage(module, host):
     result = dict(changed=False, loaded=loaded_now(host), record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
                   initrd=params['initrd'])
     try:
-        absolute('kernel', params['kernel'], '/boot/vmlinuz-7.3.4')
-        absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
+        target.require_absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
         append = kexec.append_params(params['append'])
         remove = kexec.remove_names(params['remove'])
         base = kexec.base_cmdline(params['cmdline'], params['reuse_cmdline'], host.read('/proc/cmdline'))
         cmdline = kexec.final_cmdline(base, append, remove)
     except ValueError as exc:
         module.fail_json(msg=str(exc), **result)
-    try:
-        target = hostfacts.target(host, params['kernel'])
-    except KernelImageError as exc:
-        module.fail_json(msg='kernel: %s' % exc, **result)
-    initrd = paired_initrd(module, host, target, result)
+    image = judged_target(module, host, result)
+    initrd = paired_initrd(module, host, image, result)
     facts = hostfacts.kexec_facts(host)
-    reasons = readiness.target_reasons(hostfacts.running_kernel(host), target)
-    result.update(release=target['release'], cmdline=cmdline, target=hostfacts.public_target(target),
-                  compatible=not reasons, target_reasons=reasons,
+    result.update(release=image['release'], cmdline=cmdline,
                   argv=kexec.load_argv(kexec_path(facts), params['kernel'], initrd, cmdline))
-    if reasons and not params['force']:
-        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
-                         'Fix: %s; or set force: true to stage it anyway' % (
-                             params['kernel'], target['release'], '; '.join(r['message'] for r in reasons),
-                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
-    for found in reasons:
-        module.warn('staging %s anyway (force): %s' % (params['kernel'], found['message']))
-    refuse_missing_initrd(module, target, initrd, result)
+    refuse_incompatible(module, image, result)
+    refuse_missing_initrd(module, image, initrd, result)
     try:
         wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), initrd,
                                    kexec.file_sha256(host.path(initrd)) if initrd else None,
-                                   cmdline, target['release'], now())
+                                   cmdline, image['release'], now())
     except OSError as exc:
         module.fail_json(msg='cannot read %s: %s; run with root privileges (become: true) or make it readable'
                          % (exc.filename, exc.strerror), **result)

@@ -33,7 +33,7 @@ import shlex
 import socket
 import time
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec as kexecrules
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec as kexecrules, readiness, systemd
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 
 INFO = 'luo.liveupdate.info'
@@ -49,7 +49,6 @@ STAGED_RECORD = 'cat %s' % kexecrules.RECORD_PATH
 # The test command runs within what is left of reboot_timeout: a check that hangs must not hang the run.
 TEST_COMMAND = 'timeout --kill-after=5 %d sh -c %s'
 TIMED_OUT = 124  # timeout(1)'s exit status when the time ran out
-UNIT_NAME = re.compile(r'\A[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)\Z')
 # A luo-state@NAME keeper holds its state only while stopped (its fd store is empty before and after a
 # live update): what proves its restore is the record each start writes (roles/preserve/README.md).
 KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
@@ -89,16 +88,12 @@ class ConnectionLost(Exception):
 def validate_units(units):
     """Unit names as systemd spells them; anything else is refused before the host is touched."""
     for unit in units:
-        if not isinstance(unit, str) or not UNIT_NAME.match(unit):
+        try:
+            systemd.validate_unit(unit)
+        except ValueError:
             raise LiveUpdateFailed('verify_units entry %r is not a unit name: give full names such as "myapp.service"'
-                                   % (unit,), 'bad-unit')
+                                   % (unit,), 'bad-unit') from None
     return list(units)
-
-
-def parse_fdstore_names(text):
-    """Sorted FDNAMEs from ``systemd-analyze fdstore UNIT --json=short``."""
-    entries = json.loads(text or '[]')
-    return sorted(entry.get('fdname') or '' for entry in entries)
 
 
 def handover_witnesses(info):
@@ -309,7 +304,7 @@ class LiveUpdate:
                 self.result['plan'] = self.plan(before)
                 return None
             self.take_lock()
-            self.stage()
+            self.stage(before['target'])
             self.kexec(before)
             return before
         except LiveUpdateFailed as exc:
@@ -328,18 +323,20 @@ class LiveUpdate:
         self.result.update(kernel_before=info['kernel']['release'], kernel_target=info['target']['release'],
                            target=kernel, current=False)
         if not info['ready']:
-            raise LiveUpdateFailed('preflight: the host is not ready for a live update: %s' % _reasons_text(info['reasons']),
+            raise LiveUpdateFailed('preflight: the host is not ready for a live update: %s' % readiness.reasons_text(info['reasons']),
                                    'not-ready', {'reasons': info['reasons']})
         if (info.get('kexec') or {}).get('loaded'):
             self.refuse_staged_already()
         if not info['compatible'] and not self.params.get('force'):
             raise LiveUpdateFailed('preflight: %s cannot take over with the state intact: %s'
-                                   % (kernel, _reasons_text(info['target_reasons'])), 'target-incompatible',
+                                   % (kernel, readiness.reasons_text(info['target_reasons'])), 'target-incompatible',
                                    {'target_reasons': info['target_reasons']})
         self.say_direction(info['kernel']['release'], info['target']['release'])
-        self.result['initrd'] = self.initrd_for(kernel, info['target'])
+        target = {'kernel': kernel, 'initrd': self.initrd_for(kernel, info['target']), 'release': info['target']['release']}
+        self.result['initrd'] = target['initrd']
         witnesses = self.require_witnesses(info)
         before = {
+            'target': target,
             'boot_id': self.read(BOOT_ID, 'read the boot id'),
             'release': info['kernel']['release'],
             'kexec_count': info['systemd'].get('kexec_count'),
@@ -417,14 +414,15 @@ class LiveUpdate:
         """Check mode: whether the lock would be refused, and what kexec_load (in check mode) would stage."""
         lock = self.lock.planned(self.module(hostlock.MODULE, self.lock.acquire_args()))
         self.phase = 'stage'
-        staged = self.module(KEXEC_LOAD, self.stage_args())
+        target = before['target']
+        staged = self.module(KEXEC_LOAD, self.stage_args(target))
         if staged.get('failed'):
             raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
         return {
-            'stage': {'kernel': self.result['target'], 'initrd': self.result['initrd'], 'cmdline': staged.get('cmdline')},
+            'stage': {'kernel': target['kernel'], 'initrd': target['initrd'], 'cmdline': staged.get('cmdline')},
             'kexec': KEXEC_NOW,
             'lock': lock,
-            'expect': {'release': self.result['kernel_target'], 'kexec_count': _plus_one(before['kexec_count']),
+            'expect': {'release': target['release'], 'kexec_count': _plus_one(before['kexec_count']),
                        'handover_proof': before['witnesses'],
                        'units': {unit: state['fdstore'] for unit, state in before['units'].items()}},
         }
@@ -450,19 +448,19 @@ class LiveUpdate:
         if problem:
             self.log(problem)
 
-    def stage_args(self):
+    def stage_args(self, target):
         """kexec_load's arguments for the target: the same in check mode (the plan) as for staging."""
-        args = {'state': 'loaded', 'kernel': self.result['target'], 'force': bool(self.params.get('force'))}
-        if self.result['initrd']:
-            args['initrd'] = self.result['initrd']
+        args = {'state': 'loaded', 'kernel': target['kernel'], 'force': bool(self.params.get('force'))}
+        if target['initrd']:
+            args['initrd'] = target['initrd']
         for name in ('cmdline', 'reuse_cmdline', 'append', 'remove'):
             if self.params.get(name) is not None:
                 args[name] = self.params[name]
         return args
 
-    def stage(self):
+    def stage(self, target):
         self.phase = 'stage'
-        args = self.stage_args()
+        args = self.stage_args(target)
         self.staged = True  # until kexec_load says otherwise: a lost answer may hide a staged kernel
         staged = self.module(KEXEC_LOAD, args)
         if staged.get('failed'):
@@ -589,8 +587,8 @@ class LiveUpdate:
         handover = judge_handover(before, after)
         self.result.update(handover=handover, kexec_count=handover['kexec_count_after'])
         problems = [handover_problem(handover)]
-        if release != self.result['kernel_target']:
-            problems.append(('wrong-release', 'running %s, not the target %s' % (release, self.result['kernel_target'])))
+        if release != before['target']['release']:
+            problems.append(('wrong-release', 'running %s, not the target %s' % (release, before['target']['release'])))
         problems += self.verify_units(before, units, handover['live'] is True)
         problems += self.verify_test_command()
         problems = [problem for problem in problems if problem]
@@ -713,8 +711,12 @@ class LiveUpdate:
         fdstore = []
         # systemd-analyze fails for a unit it cannot load, and for one without an fd store (nothing to keep there).
         if props.get('LoadState') == 'loaded' and props.get('FileDescriptorStoreMax', '0') != '0':
-            fdstore = parse_fdstore_names(self.read('systemd-analyze fdstore %s --json=short' % quoted,
-                                                    'read the fd store of %s' % unit))
+            listing = self.read('systemd-analyze fdstore %s --json=short' % quoted, 'read the fd store of %s' % unit)
+            try:
+                fdstore = systemd.parse_fdstore_names(listing)
+            except ValueError as exc:
+                raise LiveUpdateFailed('%s: could not read the fd store of %s: %s' % (self.phase, unit, exc),
+                                       'read-failed') from None
         return {'load_state': props.get('LoadState'), 'active_state': props.get('ActiveState'), 'fdstore': fdstore}
 
 
@@ -729,7 +731,3 @@ def _error(exc):
 
 def _plus_one(count):
     return None if count is None else count + 1
-
-
-def _reasons_text(reasons):
-    return '; '.join('%s (fix: %s)' % (item['message'], item['fix']) for item in reasons)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig, kimage
+from ansible_collections.luo.liveupdate.plugins.module_utils import kimage, readiness
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
@@ -557,7 +557,7 @@ def test_lab_kernel(release):
     assert image.payload_readable is True
     assert image.abi == LAB_ABI
     assert image.config_source == str(LAB_KERNELS / ('config-%s-luo' % release))
-    assert kconfig.missing_for_luo(image.config) == []
+    assert readiness.missing_options(image.config) == []
     assert elapsed < 5, 'inspecting %s took %.1f s' % (path, elapsed)
 
 
@@ -585,4 +585,4 @@ def test_stock_kernel_with_zstd_tool(no_stdlib_zstd):
     assert image.abi == {'kho': [], 'luo': [], 'memfd': []}
     assert image.config_source == os.path.join(os.path.dirname(path), 'config')
     assert 'LIVEUPDATE' not in image.config
-    assert kconfig.missing_for_luo(image.config) == ['LIVEUPDATE', 'KEXEC_HANDOVER', 'LIVEUPDATE_MEMFD']
+    assert [option for option, _role in readiness.missing_options(image.config)] == ['KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']

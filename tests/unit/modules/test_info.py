@@ -494,7 +494,7 @@ def test_target_truncated(root, check):
 def test_target_relative(root, check):
     trees.install_kernel(root, '7.3.4')
     result = check(target_kernel='boot/vmlinuz-7.3.4')
-    assert_clean_failure(result, 'target_kernel boot/vmlinuz-7.3.4 is relative: give the absolute path of the image on the '
+    assert_clean_failure(result, 'target_kernel boot/vmlinuz-7.3.4 is relative: give the absolute path on the '
                                  'managed host, for example /boot/vmlinuz-7.3.4')
 
 
