@@ -19,7 +19,7 @@ import resource
 import struct
 import tempfile
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig
 
@@ -139,9 +139,6 @@ class KernelImage:
     abi: dict = field(default_factory=lambda: dict.fromkeys(ABI_NAMES))
     config: dict | None = None
     config_source: str | None = None
-
-    def as_dict(self):
-        return asdict(self)
 
 
 def detect_compression(data):

@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import dataclasses
 import glob
 import gzip
 import os
@@ -209,7 +210,7 @@ def test_efi_zboot_unknown_compression(tmp_path):
 
 def test_as_dict(tmp_path):
     path = kb.write(tmp_path / 'vmlinux', kb.kernel_body())
-    assert kimage.inspect_image(path, root=str(tmp_path)).as_dict() == {
+    assert dataclasses.asdict(kimage.inspect_image(path, root=str(tmp_path))) == {
         'path': path, 'format': 'vmlinux', 'release': '7.9.1-test',
         'version': '7.9.1-test (builder@host) (gcc (Debian 12.2.0) 12.2.0) #1 SMP PREEMPT_DYNAMIC',
         'compression': None, 'payload_readable': True, 'payload_reason': None,
