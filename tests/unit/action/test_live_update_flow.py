@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
@@ -152,7 +153,7 @@ def test_a_device_held_for_a_moment_is_looked_at_again():
     host = FakeHost(device_held=1)
     result, _messages = run(host)
     assert result['changed'] and host.kexeced
-    probes = [call for call in host.calls if call[:2] == ('module', flow.INFO) and call[2].get('probe_device')]
+    probes = [call for call in host.calls if call[:2] == ('module', calls.INFO) and call[2].get('probe_device')]
     assert len(probes) == 2
 
 
