@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kimage, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kimage, readiness
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
@@ -36,7 +36,7 @@ def needs_tool(method):
 @pytest.fixture
 def no_stdlib_zstd(monkeypatch):
     """Pretend Python has no compression.zstd (a no-op before Python 3.14)."""
-    monkeypatch.setattr(kimage, '_STDLIB_ZSTD', None)
+    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
 
 
 def body_with_config():
@@ -254,31 +254,31 @@ def test_embedded_config():
 @pytest.mark.parametrize('method', STDLIB_METHODS + TOOL_METHODS)
 def test_detect_compression(method):
     needs_tool(method)
-    assert kimage.detect_compression(kb.compress(b'hello' * 100, method)) == method
+    assert decompress.detect_compression(kb.compress(b'hello' * 100, method)) == method
 
 
 def test_detect_compression_unknown():
-    assert kimage.detect_compression(b'\x7fELF') is None
+    assert decompress.detect_compression(b'\x7fELF') is None
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_ignores_data_after_stream(method):
-    assert kimage.decompress(kb.compress(b'payload' * 99, method) + b'trailing junk', method) == b'payload' * 99
+    assert decompress.decompress(kb.compress(b'payload' * 99, method) + b'trailing junk', method) == b'payload' * 99
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_truncated(method):
     stream = kb.compress(kb.noise(20000), method)
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(stream[:len(stream) // 2], method)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(stream[:len(stream) // 2], method)
     assert err.value.truncated is True
     assert str(err.value) == 'the %s data ends before its end marker' % method
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_damaged(method):
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(kb.damage(kb.compress(kb.noise(20000), method), method), method)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(kb.damage(kb.compress(kb.noise(20000), method), method), method)
     assert err.value.truncated is False
     assert str(err.value).startswith('the %s data is damaged (' % method)
 
@@ -286,27 +286,27 @@ def test_decompress_damaged(method):
 def test_decompress_tool_failure_names_tool(no_stdlib_zstd):
     needs_tool('zstd')
     stream = kb.compress(kb.noise(20000), 'zstd')
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(stream[:len(stream) // 2], 'zstd', **kb.RUN)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(stream[:len(stream) // 2], 'zstd', **kb.RUN)
     assert str(err.value).startswith('zstd failed with rc 1 (')
     assert str(err.value).endswith('): the data is truncated or damaged')
 
 
 def test_decompress_tool_failure_without_message(no_stdlib_zstd):
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
     assert str(err.value) == 'zstd failed with rc 2 (no message): the data is truncated or damaged'
 
 
 def test_decompress_unknown_method():
-    with pytest.raises(kimage.DecompressorMissing) as err:
-        kimage.decompress(b'x', 'brotli')
+    with pytest.raises(decompress.DecompressorMissing) as err:
+        decompress.decompress(b'x', 'brotli')
     assert str(err.value) == 'brotli payload: no decompressor is known for it'
 
 
 def test_decompress_without_runner_runs_no_tool(no_stdlib_zstd):
-    with pytest.raises(kimage.DecompressorMissing) as err:
-        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', which=lambda name: '/usr/bin/zstd')
+    with pytest.raises(decompress.DecompressorMissing) as err:
+        decompress.decompress(b'\x28\xb5\x2f\xfd', 'zstd', which=lambda name: '/usr/bin/zstd')
     assert str(err.value) == 'zstd payload: the zstd tool (/usr/bin/zstd) was not run: no command runner was given'
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kimage, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, readiness
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import TEST_ROOT_ENV
 from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
@@ -604,7 +604,7 @@ def stock_kernel():
 
 def test_stock_kernel_is_not_compatible(lab_host, check, stock_kernel):
     zstd = shutil.which('zstd')
-    if kimage._STDLIB_ZSTD is None and not zstd:
+    if decompress._STDLIB_ZSTD is None and not zstd:
         pytest.skip('nothing here decompresses the zstd payload of the stock kernel')
     # The tree holds the stock kernel's files where Debian puts them; the module reads them there.
     release = os.path.basename(os.path.dirname(stock_kernel))
