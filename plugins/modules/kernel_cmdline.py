@@ -214,7 +214,7 @@ changed_files:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import bootloader
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline, cmdline_items
 
 
 def command_runner(module):
@@ -259,7 +259,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        changes = kcmdline.changes_from_items(module.params['params'])
+        changes = cmdline_items.changes_from_items(module.params['params'])
     except ValueError as error:
         module.fail_json(msg=str(error))
     root = bootloader.root_prefix()
