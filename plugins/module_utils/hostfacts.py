@@ -365,13 +365,19 @@ def public_target(facts):
     return result
 
 
+def lockdown_caution(kexec_state):
+    """What kernel lockdown means for staging a kernel (``kexec_state``: kexec_facts' result); None without lockdown."""
+    lockdown = kexec_state['lockdown']
+    if lockdown and lockdown != 'none':
+        return 'kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts' % lockdown
+    return None
+
+
 def cautions(facts):
     """What does not block but may surprise."""
     found = []
-    lockdown = facts['kexec']['lockdown']
-    if lockdown and lockdown != 'none':
-        found.append('kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts'
-                     % lockdown)
+    if lockdown_caution(facts['kexec']):
+        found.append(lockdown_caution(facts['kexec']))
     if facts['systemd'].get('error'):
         found.append(facts['systemd']['error'])
     if facts['kexec']['loaded']:

@@ -281,13 +281,6 @@ def loaded_now(host):
     return host.read(kexec.LOADED_PATH) == '1'
 
 
-def lockdown_hint(facts):
-    lockdown = facts.get('lockdown')
-    if lockdown and lockdown != 'none':
-        return '; kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts' % lockdown
-    return ''
-
-
 def run_load(module, host, facts, wanted, result):
     """Stage wanted; on failure leave the staged state as it was, and fail."""
     params = module.params
@@ -301,7 +294,7 @@ def run_load(module, host, facts, wanted, result):
             urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
             left = ('a kernel was left staged and has been unloaded' if urc == 0 else
                     'a kernel was left staged and unloading it failed too (%s): run kexec -s -u' % (uerr or '').strip())
-        detail = (err or out).strip() + lockdown_hint(facts)
+        detail = '; '.join(filter(None, [(err or out).strip(), hostfacts.lockdown_caution(facts)]))
         module.fail_json(msg='%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
                          **dict(result, loaded=loaded_now(host)))
     if not loaded_now(host):

@@ -15,21 +15,6 @@ import pytest
 from ansible_collections.luo.liveupdate.plugins.module_utils import luo
 
 
-@pytest.fixture
-def pipe_fds():
-    read_fd, write_fd = os.pipe()
-    yield read_fd, write_fd
-    os.close(read_fd)
-    os.close(write_fd)
-
-
-@pytest.fixture
-def devnull_fd():
-    fd = os.open('/dev/null', os.O_RDWR)
-    yield fd
-    os.close(fd)
-
-
 # What an errno from opening the device means
 
 @pytest.mark.parametrize('err, words', [
@@ -72,10 +57,15 @@ def test_open_fd_unknown_errno(tmp_path):
         luo.open_fd(str(tmp_path))
 
 
-def test_is_luo_fd_on_other_files(devnull_fd, pipe_fds, tmp_path):
-    assert luo.is_luo_fd(devnull_fd) is False
-    assert luo.is_luo_fd(pipe_fds[0]) is False
-    with open(tmp_path / 'file', 'w') as handle:
+def test_is_luo_fd_on_other_files(tmp_path):
+    read_fd, write_fd = os.pipe()
+    try:
+        assert luo.is_luo_fd(read_fd) is False
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    with open('/dev/null', 'rb') as devnull, open(tmp_path / 'file', 'w') as handle:
+        assert luo.is_luo_fd(devnull.fileno()) is False
         assert luo.is_luo_fd(handle.fileno()) is False
 
 
