@@ -281,6 +281,12 @@ def loaded_now(host):
     return host.read(kexec.LOADED_PATH) == '1'
 
 
+def unload_again(host, facts, done, failed):
+    """Unload a kernel this run left staged; ``done``, or ``failed`` with what kexec said, for the message."""
+    rc, _out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+    return done if rc == 0 else '%s (%s): run kexec -s -u' % (failed, (err or '').strip())
+
+
 def run_load(module, host, facts, wanted, result):
     """Stage wanted; on failure leave the staged state as it was, and fail."""
     params = module.params
@@ -291,9 +297,8 @@ def run_load(module, host, facts, wanted, result):
     if rc != 0:
         left = 'the staged state is as it was'
         if not was_loaded and loaded_now(host):
-            urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-            left = ('a kernel was left staged and has been unloaded' if urc == 0 else
-                    'a kernel was left staged and unloading it failed too (%s): run kexec -s -u' % (uerr or '').strip())
+            left = unload_again(host, facts, 'a kernel was left staged and has been unloaded',
+                                'a kernel was left staged and unloading it failed too')
         detail = '; '.join(filter(None, [(err or out).strip(), hostfacts.lockdown_caution(facts)]))
         module.fail_json(msg='%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
                          **dict(result, loaded=loaded_now(host)))
@@ -304,9 +309,7 @@ def run_load(module, host, facts, wanted, result):
         kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
     except OSError as exc:
         # A kernel staged without its record would look like someone else's: take it back.
-        urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-        left = ('the kernel was unloaded again' if urc == 0 else
-                'unloading the kernel again failed too (%s): run kexec -s -u' % (uerr or '').strip())
+        left = unload_again(host, facts, 'the kernel was unloaded again', 'unloading the kernel again failed too')
         module.fail_json(msg='cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
                          % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
 
