@@ -62,7 +62,6 @@ class LiveUpdate(Preflight):
     def __init__(self, remote, params, check_mode=False, log=None):
         super().__init__(remote, params, log)
         self.check_mode = check_mode
-        self.result = {'changed': False}
         self.staged = False
         self.new_boot_id = None  # the boot id the host came back with
         controller = socket.gethostname()

@@ -20,6 +20,10 @@ DEVICE_BUSY_RETRY_S = 3.0
 class Preflight(HostCalls):
     """The checks and choices before the lock is taken and the kernel staged; results go into ``self.result``."""
 
+    def __init__(self, remote, params, log=None):
+        super().__init__(remote, params, log)
+        self.result = {'changed': False}
+
     def preflight(self, units):
         """Readiness of host and target, and what must be true again afterwards; None when no kernel is newer."""
         self.phase = 'preflight'
