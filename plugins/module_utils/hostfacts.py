@@ -13,7 +13,6 @@ import time
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kexec, kimage, luo, systemd
 from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
-from ansible_collections.luo.liveupdate.plugins.module_utils.readiness import kho_switched_on
 
 DEVICE = '/dev/liveupdate'
 # debugfs: present when KHO is on; "in" only when this boot received KHO state.
@@ -205,6 +204,16 @@ def kho_facts(host, kernel, params, sysd):
     return facts
 
 
+def kho_switched_on(cmdline_params, config):
+    """KHO is on when kho=on is given, or the kernel enables it by default and kho=off is not given."""
+    value = (cmdline_params.get('kho') or '').lower()
+    if value in ('on', '1', 'y', 'yes', 'true'):
+        return True
+    if value in ('off', '0', 'n', 'no', 'false'):
+        return False
+    return bool(config) and config.get('KEXEC_HANDOVER_ENABLE_DEFAULT') == 'y'
+
+
 def read_kernel_log(host):
     """The kernel log as /dev/kmsg hands it out, oldest record first (OSError when it cannot be read)."""
     handle = os.open(host.path(KMSG), os.O_RDONLY | os.O_NONBLOCK)
@@ -299,9 +308,6 @@ def systemd_facts(host):
 
 def target(host, path):
     """Facts of a target kernel image at absolute host path ``path`` (raises kimage.KernelImageError for a bad file)."""
-    if not os.path.isabs(path):
-        raise kimage.KernelImageError('kernel image path %s is relative: give the absolute path on the managed host, '
-                                      'for example /boot/vmlinuz-7.3.4' % path)
     image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
     config = image.config
     source = image.config_source
@@ -348,13 +354,19 @@ def public_target(facts):
     return result
 
 
+def lockdown_caution(kexec_state):
+    """What kernel lockdown means for staging a kernel (``kexec_state``: kexec_facts' result); None without lockdown."""
+    lockdown = kexec_state['lockdown']
+    if lockdown and lockdown != 'none':
+        return 'kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts' % lockdown
+    return None
+
+
 def cautions(facts):
     """What does not block but may surprise."""
     found = []
-    lockdown = facts['kexec']['lockdown']
-    if lockdown and lockdown != 'none':
-        found.append('kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts'
-                     % lockdown)
+    if lockdown_caution(facts['kexec']):
+        found.append(lockdown_caution(facts['kexec']))
     if facts['systemd'].get('error'):
         found.append(facts['systemd']['error'])
     if facts['kexec']['loaded']:

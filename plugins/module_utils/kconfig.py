@@ -2,18 +2,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-# Kernel build configuration: parse it, find it for a release, judge it for LUO.
+# Kernel build configuration: parse it, find it for a release, pick what LUO depends on
+# (readiness.py judges it).
 
 import gzip
 import io
 import os
 import re
 import zlib
-
-# What LUO needs built in: LIVEUPDATE is a bool (never a module), and KHO
-# carries the state across the kexec; without LIVEUPDATE_MEMFD no memfd
-# can be preserved, which is all that 7.2/7.3 can preserve.
-LUO_REQUIRED = ('LIVEUPDATE', 'KEXEC_HANDOVER', 'LIVEUPDATE_MEMFD')
 
 # Options worth reporting for LUO; absent means 'n' (Kconfig leaves out
 # symbols whose dependencies are not met).
@@ -159,26 +155,6 @@ def luo_options(config):
     options = dict((name, config.get(name, 'n')) for name in LUO_OPTIONS)
     options.update((name, config[name]) for name in PAGE_SIZE_OPTIONS if name in config)
     return options
-
-
-def missing_for_luo(config):
-    """Names of LUO_REQUIRED options that are not built in (not 'y'), in LUO_REQUIRED order."""
-    return [name for name in LUO_REQUIRED if config.get(name, 'n') != 'y']
-
-
-def luo_config_reasons(config):
-    """One sentence per missing LUO option, saying what it is and what it must be."""
-    reasons = []
-    for name in missing_for_luo(config):
-        value = config.get(name, 'n')
-        now = 'is not set' if value == 'n' else 'is %s' % value
-        reasons.append('CONFIG_%s %s; LUO needs CONFIG_%s=y (built in): use a kernel built with it' % (name, now, name))
-    return reasons
-
-
-def kho_implied(config):
-    """True when the kernel enables KHO without kho=on on the command line."""
-    return config.get('KEXEC_HANDOVER_ENABLE_DEFAULT') == 'y'
 
 
 def page_size(config):

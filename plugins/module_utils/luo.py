@@ -1,30 +1,24 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The /dev/liveupdate uAPI of the Live Update Orchestrator (LUO) in stdlib Python.
+"""/dev/liveupdate, the device of the Live Update Orchestrator (LUO), as the info module looks at it:
+what the node is, and whether it opens and answers as LUO. Stdlib Python.
 
 Numbers and layouts follow include/uapi/linux/liveupdate.h of Linux 7.2.13
-(Debian linux-libc-dev 7.2.13-1; sizes and offsets checked with a C compiler):
-
-    ioctl                   nr    struct                                   size
-    CREATE_SESSION        0xBA00  u32 size; s32 fd (out); u8 name[64]       72
-    RETRIEVE_SESSION      0xBA01  u32 size; s32 fd (out); u8 name[64]       72
-    SESSION_PRESERVE_FD   0xBA40  u32 size; s32 fd; aligned u64 token       16
-    SESSION_RETRIEVE_FD   0xBA41  u32 size; s32 fd (out); aligned u64 token 16
-    SESSION_FINISH        0xBA42  u32 size; u32 reserved (0)                 8
-    SESSION_GET_NAME      0xBA43  u32 size; u32 reserved; u8 name[64] (out) 72
-
-Every request is ``_IO(0xBA, nr)`` and carries its own size in the first u32.
-The errno meanings below come from kernel/liveupdate/luo_{core,session,file}.c
-and mm/memfd_luo.c of the same release.
+(Debian linux-libc-dev 7.2.13-1; sizes and offsets checked with a C compiler).
+Every request is ``_IO(0xBA, nr)`` and carries its own size in the first u32;
+CREATE_SESSION (nr 0x00; u32 size, s32 fd (out), u8 name[64]: 72 bytes) is the
+one sent here, with a size LUO refuses, to tell LUO from another driver. The
+errno meanings come from kernel/liveupdate/luo_core.c of the same release. The
+session calls (create, preserve, retrieve, finish) are exercised on the lab's
+LUO kernels by lab/ioctl-check, which builds on this file.
 
 /dev/liveupdate is exclusive: while one process holds it open, every other
 open() fails with EBUSY, and systemd needs it at boot, at shutdown and when it
 starts a service with LUOSession=. So open it only for the few calls at hand
-(``open_device``) and never keep it.
+and never keep it.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -35,32 +29,20 @@ DEVICE_PATH = '/dev/liveupdate'
 MISC_DEV_PATH = '/sys/class/misc/liveupdate/dev'
 IOCTL_TYPE = 0xBA
 SESSION_NAME_LENGTH = 64  # including the terminating NUL
-TOKEN_MAX = 2 ** 64 - 1
 
 
-def _io(nr):
+def io_request(nr):
     """``_IO(0xBA, nr)``: no direction bits and no size, on x86_64 and arm64 alike."""
     return (IOCTL_TYPE << 8) | nr
 
 
-CREATE_SESSION = _io(0x00)
-RETRIEVE_SESSION = _io(0x01)
-SESSION_PRESERVE_FD = _io(0x40)
-SESSION_RETRIEVE_FD = _io(0x41)
-SESSION_FINISH = _io(0x42)
-SESSION_GET_NAME = _io(0x43)
+CREATE_SESSION = io_request(0x00)
 
-# '=' means native byte order with standard sizes and no padding: the kernel
-# structs have none (the u64 token already sits at offset 8).
+# '=' means native byte order with standard sizes and no padding: the kernel structs have none.
 SESSION_STRUCT = struct.Struct('=Ii%ds' % SESSION_NAME_LENGTH)  # create and retrieve session
-FD_TOKEN_STRUCT = struct.Struct('=IiQ')  # preserve and retrieve fd
-FINISH_STRUCT = struct.Struct('=II')
-GET_NAME_STRUCT = struct.Struct('=II%ds' % SESSION_NAME_LENGTH)
 
-RESERVED_SESSION_NAMES = ('systemd',)  # systemd-shutdown keeps the units' fd stores in it
-
-# What an errno means, per call. 'ioctl' holds the meanings every LUO ioctl shares.
-_OPEN_HINTS = {
+# What an errno from opening the device means, with what to do.
+OPEN_HINTS = {
     errno.ENOENT: 'no such device: LUO is not enabled on this boot; it needs a kernel with '
                   'CONFIG_LIVEUPDATE=y booted with liveupdate=on kho=on',
     errno.EBUSY: 'another process holds /dev/liveupdate: systemd opens it briefly at boot, at '
@@ -75,73 +57,6 @@ _OPEN_HINTS = {
                   'boot (boot with liveupdate=on kho=on on a CONFIG_LIVEUPDATE kernel)',
     errno.ENOTDIR: 'a component of the path is not a directory: give the path of the device node',
 }
-_IOCTL_HINTS = {
-    errno.ENOTTY: 'this fd is not /dev/liveupdate or a LUO session: the kernel does not know the '
-                  'ioctl on it',
-    errno.EBADF: 'the fd is not open',
-    errno.E2BIG: 'the kernel found non-zero bytes it does not understand in the request: ABI '
-                 'mismatch between this code and the running kernel',
-    errno.EOPNOTSUPP: 'the kernel understood the request but not a value in it: ABI mismatch '
-                      'between this code and the running kernel',
-    errno.EFAULT: 'the kernel could not read or write the request buffer',
-    errno.ENOMEM: 'the kernel is out of memory for LUO state',
-    errno.EMFILE: 'this process has no free file descriptor for the new fd; raise RLIMIT_NOFILE',
-    errno.EPERM: 'operation not permitted: run as root',
-    errno.EACCES: 'permission denied: run as root',
-    errno.EINTR: 'interrupted by a signal; retry',
-    errno.EAGAIN: 'LUO is busy with a live update; retry',
-}
-_CALL_HINTS = {
-    'create_session': {
-        errno.EEXIST: 'an outgoing session with this name already exists (held by another fd of '
-                      'this boot); choose another name or close the holder first ("systemd" is '
-                      'used by systemd-shutdown)',
-        errno.EINVAL: 'the name is empty or longer than 63 bytes, or the fd is a LUO session '
-                      'rather than /dev/liveupdate',
-        errno.EBUSY: 'a live update is being serialised right now; no new sessions until it ends',
-        errno.ENOSPC: 'no room for another outgoing session',
-    },
-    'retrieve_session': {
-        errno.ENOENT: 'the previous kernel handed over no session with this name (never '
-                      'preserved, its holder closed it before the kexec, or the name differs)',
-        errno.EINVAL: 'this session was already retrieved on this boot (each incoming session '
-                      'can be retrieved once), or the fd is a LUO session rather than '
-                      '/dev/liveupdate',
-    },
-    'preserve_fd': {
-        errno.ENOENT: 'this kind of file cannot be preserved: only memfds (not hugetlb ones) '
-                      'are preservable on Linux 7.2/7.3',
-        errno.EBUSY: 'this file is already preserved (in this or another session); a file can '
-                     'be preserved once',
-        errno.EEXIST: 'this token is already used in this session; tokens must be unique per '
-                      'session',
-        errno.EBADF: 'the session fd or the fd to preserve is not open',
-        errno.EINVAL: 'the session is an incoming (retrieved) one, which cannot take new files; '
-                      'preserve into a session from create_session(), or the fd is '
-                      '/dev/liveupdate rather than a session',
-        errno.ENOSPC: 'the session holds as many files as it can',
-        errno.EFBIG: 'the memfd is too large to preserve',
-        errno.EOPNOTSUPP: 'the memfd carries seals this kernel cannot preserve',
-        errno.EPERM: 'operation not permitted: run as root',
-    },
-    'retrieve_fd': {
-        errno.ENOENT: 'no file with this token in the session',
-        errno.EINVAL: 'the session is an outgoing one (created on this boot); retrieve files '
-                      'only from sessions got with retrieve_session(), or the fd is '
-                      '/dev/liveupdate rather than a session',
-    },
-    'finish_session': {
-        errno.EINVAL: 'the session is an outgoing one (created on this boot); only retrieved '
-                      'sessions can be finished, or the fd is /dev/liveupdate rather than a '
-                      'session',
-        errno.EBUSY: 'a preserved file is not ready to be released yet; retrieve the files you '
-                     'need, close them if asked, and finish again',
-    },
-    'session_name': {
-        errno.EINVAL: 'the fd is /dev/liveupdate rather than a session, or the request is '
-                      'malformed',
-    },
-}
 
 
 class LuoError(OSError):
@@ -155,165 +70,25 @@ class LuoError(OSError):
         return '%s failed: [%s] %s' % (self.call, errno.errorcode.get(self.errno, self.errno), self.strerror)
 
 
-def explain(call, err):
-    """The meaning of errno ``err`` for ``call`` ('open', 'create_session', ...), with what to do."""
-    if call == 'open':
-        hints = _OPEN_HINTS
-    else:
-        hints = dict(_IOCTL_HINTS)
-        hints.update(_CALL_HINTS.get(call, {}))
+def explain(err, hints=None):
+    """The meaning of errno ``err`` with what to do, from ``hints`` (by default: opening the device)."""
+    hints = OPEN_HINTS if hints is None else hints
     if err in hints:
         return hints[err]
     return '%s (no LUO-specific meaning known)' % os.strerror(err)
 
 
-def _error(call, exc, subject):
-    return LuoError(call, exc.errno, '%s: %s' % (subject, explain(call, exc.errno)))
-
-
-def validate_session_name(name):
-    """``name`` as the bytes LUO takes: 1..63 bytes of UTF-8 without NUL."""
-    if not isinstance(name, str):
-        raise ValueError('LUO session name %r is a %s; give a string' % (name, type(name).__name__))
-    try:
-        encoded = name.encode('utf-8')
-    except UnicodeEncodeError:
-        raise ValueError('LUO session name %r cannot be encoded as UTF-8; use valid text' % name) from None
-    if '\0' in name:
-        raise ValueError('LUO session name %r contains a NUL byte; remove it' % name)
-    if not 0 < len(encoded) < SESSION_NAME_LENGTH:
-        raise ValueError('LUO session name %r is %d bytes in UTF-8; it must be 1 to %d bytes'
-                         % (name, len(encoded), SESSION_NAME_LENGTH - 1))
-    return encoded
-
-
-def validate_token(token):
-    """``token`` as a u64: an int in 0..2**64-1 (bool is refused)."""
-    if isinstance(token, bool) or not isinstance(token, int):
-        raise ValueError('LUO token %r is a %s; give an integer in 0..%d'
-                         % (token, type(token).__name__, TOKEN_MAX))
-    if not 0 <= token <= TOKEN_MAX:
-        raise ValueError('LUO token %r is out of range; give an integer in 0..%d (a u64)' % (token, TOKEN_MAX))
-    return token
-
-
-def validate_fd(fd, what='fd'):
-    """``fd`` as a non-negative int."""
-    if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
-        raise ValueError('%s %r is not a file descriptor; give a non-negative integer' % (what, fd))
-    return fd
-
-
-def pack_session(name):
-    """CREATE_SESSION / RETRIEVE_SESSION request for ``name``."""
-    return bytearray(SESSION_STRUCT.pack(SESSION_STRUCT.size, 0, validate_session_name(name)))
-
-
-def unpack_session(buf):
-    """(size, fd, name) from a session request/reply."""
-    size, fd, raw = SESSION_STRUCT.unpack(bytes(buf))
-    return size, fd, _cstring(raw)
-
-
-def pack_fd_token(fd, token):
-    """PRESERVE_FD / RETRIEVE_FD request."""
-    return bytearray(FD_TOKEN_STRUCT.pack(FD_TOKEN_STRUCT.size, fd, validate_token(token)))
-
-
-def unpack_fd_token(buf):
-    """(size, fd, token) from a PRESERVE_FD / RETRIEVE_FD request/reply."""
-    return FD_TOKEN_STRUCT.unpack(bytes(buf))
-
-
-def pack_finish():
-    """SESSION_FINISH request."""
-    return bytearray(FINISH_STRUCT.pack(FINISH_STRUCT.size, 0))
-
-
-def pack_get_name():
-    """SESSION_GET_NAME request."""
-    return bytearray(GET_NAME_STRUCT.pack(GET_NAME_STRUCT.size, 0, b''))
-
-
-def unpack_get_name(buf):
-    """(size, reserved, name) from a SESSION_GET_NAME reply."""
-    size, reserved, raw = GET_NAME_STRUCT.unpack(bytes(buf))
-    return size, reserved, _cstring(raw)
-
-
-def _cstring(raw):
-    return raw.split(b'\0', 1)[0].decode('utf-8', 'replace')
-
-
-def _ioctl(call, fd, request, buf, subject):
-    try:
-        fcntl.ioctl(fd, request, buf, True)
-    except OSError as exc:
-        raise _error(call, exc, subject) from None
-    return buf
-
-
-def create_session(dev_fd, name):
-    """New outgoing session ``name`` on the /dev/liveupdate fd; returns the session fd (O_CLOEXEC).
-
-    Closing that fd before the kexec drops the session and unpreserves its files.
-    """
-    buf = _ioctl('create_session', validate_fd(dev_fd, 'device fd'), CREATE_SESSION, pack_session(name),
-                 'session %r on fd %d' % (name, dev_fd))
-    return unpack_session(buf)[1]
-
-
-def retrieve_session(dev_fd, name):
-    """Incoming session ``name`` handed over by the previous kernel; returns its fd."""
-    buf = _ioctl('retrieve_session', validate_fd(dev_fd, 'device fd'), RETRIEVE_SESSION, pack_session(name),
-                 'session %r on fd %d' % (name, dev_fd))
-    return unpack_session(buf)[1]
-
-
-def preserve_fd(session_fd, fd, token):
-    """Preserve file ``fd`` in the outgoing session under ``token``."""
-    buf = pack_fd_token(validate_fd(fd, 'fd to preserve'), token)
-    _ioctl('preserve_fd', validate_fd(session_fd, 'session fd'), SESSION_PRESERVE_FD, buf,
-           'fd %d as token %d in session fd %d' % (fd, token, session_fd))
-
-
-def retrieve_fd(session_fd, token):
-    """The file preserved under ``token`` in an incoming session; returns a new fd (O_CLOEXEC)."""
-    buf = pack_fd_token(0, token)
-    _ioctl('retrieve_fd', validate_fd(session_fd, 'session fd'), SESSION_RETRIEVE_FD, buf,
-           'token %d from session fd %d' % (token, session_fd))
-    return unpack_fd_token(buf)[1]
-
-
-def finish_session(session_fd):
-    """Finish an incoming session: files not retrieved are discarded, the memory is released."""
-    _ioctl('finish_session', validate_fd(session_fd, 'session fd'), SESSION_FINISH, pack_finish(),
-           'session fd %d' % session_fd)
-
-
-def session_name(session_fd):
-    """The full name of the session behind ``session_fd``."""
-    buf = _ioctl('session_name', validate_fd(session_fd, 'session fd'), SESSION_GET_NAME, pack_get_name(),
-                 'session fd %d' % session_fd)
-    return unpack_get_name(buf)[2]
+def error(call, exc, subject, hints=None):
+    """The LuoError of ``call`` failing with OSError ``exc`` on ``subject``, saying what it means."""
+    return LuoError(call, exc.errno, '%s: %s' % (subject, explain(exc.errno, hints)))
 
 
 def open_fd(path=DEVICE_PATH):
-    """Open the device O_RDWR|O_CLOEXEC; the caller must close it at once. Prefer ``open_device``."""
+    """Open the device O_RDWR|O_CLOEXEC; the caller must close it at once."""
     try:
         return os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
-        raise _error('open', exc, path) from None
-
-
-@contextlib.contextmanager
-def open_device(path=DEVICE_PATH):
-    """``with open_device() as dev_fd:`` holds /dev/liveupdate only for the block."""
-    fd = open_fd(path)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
+        raise error('open', exc, path) from None
 
 
 def is_luo_fd(fd):
@@ -353,7 +128,7 @@ def probe_device(path=DEVICE_PATH, misc_dev_path=MISC_DEV_PATH):
     """
     info = device_info(path)
     if not info['exists']:
-        return _probe(path, 'absent', errno.ENOENT, '%s: %s' % (path, explain('open', errno.ENOENT)))
+        return _probe(path, 'absent', errno.ENOENT, '%s: %s' % (path, explain(errno.ENOENT)))
     if not info['is_char_device']:
         return _probe(path, 'not-a-device', None,
                       '%s is a %s, not a character device: it is not /dev/liveupdate' % (path, info['type']))

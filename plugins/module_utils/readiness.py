@@ -8,6 +8,9 @@ read blocks with a reason that says how to make it readable.
 """
 from __future__ import annotations
 
+from ansible_collections.luo.liveupdate.plugins.module_utils.hostfacts import kho_switched_on
+from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import ABI_NAMES
+
 # Kernel options LUO needs, with what each one does (for the messages).
 REQUIRED_OPTIONS = (
     ('KEXEC_HANDOVER', 'no Kexec HandOver (KHO), which carries the state to the next kernel'),
@@ -15,7 +18,10 @@ REQUIRED_OPTIONS = (
     ('LIVEUPDATE_MEMFD', 'no preservation of memfds'),
 )
 SUPPORTED_ARCHES = ('x86_64', 'aarch64')
-ABI_NAMES = ('luo', 'kho', 'memfd')
+# What an ABI string that differs between the running kernel and the target does to the state.
+ABI_MISMATCH_CONSEQUENCES = {'luo': 'a luo ABI mismatch panics the new kernel at boot',
+                             'kho': 'a kho ABI mismatch silently drops the preserved state',
+                             'memfd': 'a memfd ABI mismatch loses the preserved memfds'}
 KERNEL_FIX = ('boot a kernel built with CONFIG_KEXEC_HANDOVER=y, CONFIG_LIVEUPDATE=y and '
               'CONFIG_LIVEUPDATE_MEMFD=y (Linux >= 7.2; Debian\'s stock kernels do not enable them)')
 CMDLINE_FIX = ('run luo.liveupdate.kernel_cmdline with liveupdate=on and kho=on (or the role '
@@ -25,6 +31,16 @@ CMDLINE_FIX = ('run luo.liveupdate.kernel_cmdline with liveupdate=on and kho=on 
 def reason(reason_id, message, fix):
     """One blocker, in the shape the modules return."""
     return {'id': reason_id, 'message': message, 'fix': fix}
+
+
+def reasons_text(reasons):
+    """Blockers as one line for a failure message, each with its fix."""
+    return '; '.join('%s (fix: %s)' % (item['message'], item['fix']) for item in reasons)
+
+
+def missing_options(config):
+    """The REQUIRED_OPTIONS (with what each does) that ``config`` does not build in."""
+    return [(option, role) for option, role in REQUIRED_OPTIONS if config.get(option, 'n') != 'y']
 
 
 def config_reasons(config, release, source, prefix='kernel', error=None):
@@ -40,15 +56,10 @@ def config_reasons(config, release, source, prefix='kernel', error=None):
             'no kernel config found for %s, so its LUO support is unknown' % release,
             'install /boot/config-%s (shipped with the kernel package) or use a kernel with '
             'CONFIG_IKCONFIG_PROC=y' % release)]
-    found = []
-    for option, role in REQUIRED_OPTIONS:
-        value = config.get(option, 'n')
-        if value != 'y':
-            found.append(reason(
-                '%s-config-%s' % (prefix, option.lower().replace('_', '-')),
-                'CONFIG_%s=%s in %s (%s): %s' % (option, value, release, source, role),
-                KERNEL_FIX))
-    return found
+    return [reason('%s-config-%s' % (prefix, option.lower().replace('_', '-')),
+                   'CONFIG_%s=%s in %s (%s): %s' % (option, config.get(option, 'n'), release, source, role),
+                   KERNEL_FIX)
+            for option, role in missing_options(config)]
 
 
 def cmdline_reasons(cmdline, config):
@@ -66,16 +77,6 @@ def cmdline_reasons(cmdline, config):
             '(CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT)' % _shown(cmdline.get('kho')),
             CMDLINE_FIX))
     return found
-
-
-def kho_switched_on(cmdline, config):
-    """KHO is on when kho=on is given, or the kernel enables it by default and kho=off is not given."""
-    value = (cmdline.get('kho') or '').lower()
-    if value in ('on', '1', 'y', 'yes', 'true'):
-        return True
-    if value in ('off', '0', 'n', 'no', 'false'):
-        return False
-    return bool(config) and config.get('KEXEC_HANDOVER_ENABLE_DEFAULT') == 'y'
 
 
 def device_reasons(device, config_ok, cmdline_ok):
@@ -175,9 +176,6 @@ def target_reasons(running, target):
 def _abi_reasons(name, running, target):
     want = (running.get('abi') or {}).get(name)
     have = (target.get('abi') or {}).get(name)
-    consequence = {'luo': 'a luo ABI mismatch panics the new kernel at boot',
-                   'kho': 'a kho ABI mismatch silently drops the preserved state',
-                   'memfd': 'a memfd ABI mismatch loses the preserved memfds'}[name]
     if target.get('abi') is None:
         return [reason('target-abi-unknown-' + name,
                        'the %s ABI string of %s is unknown: %s' % (name, target['path'],
@@ -196,7 +194,8 @@ def _abi_reasons(name, running, target):
                        KERNEL_FIX)]
     if want != have:
         return [reason('target-abi-mismatch-' + name,
-                       'ABI %s of the target differs from %s of the running kernel: %s' % (have, want, consequence),
+                       'ABI %s of the target differs from %s of the running kernel: %s'
+                       % (have, want, ABI_MISMATCH_CONSEQUENCES[name]),
                        'pick a target kernel with %s, or go through a cold reboot for this update' % want)]
     return []
 

@@ -1,7 +1,7 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """systemd facts a live update needs: version gates, the manager's live-update
-properties and timings, and a unit's fd store.
+properties and timings, unit names and the names in a unit's fd store.
 
 Checked against systemd 262.1 (Debian sid): NEWS, org.freedesktop.systemd1(5),
 systemctl(1), systemd-analyze(1), and the sources of ``systemctl show`` and
@@ -38,7 +38,6 @@ from __future__ import annotations
 import calendar
 import json
 import re
-import stat
 
 FDSTORE_PRESERVE_MIN = 261
 LUO_SESSION_MIN = 262
@@ -60,10 +59,7 @@ _VERSION_RE = re.compile(r'^\s*systemd\s+(\d+)\b')
 _UTC_DATE_RE = re.compile(
     r'^(?:\S+\s+)?(\d{4})-(\d{2})-(\d{2})\s+(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\s+UTC$')
 _UNIX_RE = re.compile(r'^@(\d+)(?:\.(\d{1,6}))?$')
-_INODE_TYPES = (
-    (stat.S_IFREG, 'reg'), (stat.S_IFDIR, 'dir'), (stat.S_IFLNK, 'lnk'), (stat.S_IFCHR, 'chr'),
-    (stat.S_IFBLK, 'blk'), (stat.S_IFIFO, 'fifo'), (stat.S_IFSOCK, 'sock'),
-)
+UNIT_NAME = re.compile(r'\A[A-Za-z0-9:_.\\@-]+\.(service|socket|target|mount|timer|path|slice|scope)\Z')
 
 
 class SystemdError(Exception):
@@ -266,78 +262,24 @@ def live_update_facts(run, kernel_start_usec=None):
     }
 
 
-# File descriptor stores
+# Units and their file descriptor stores
 
-def inode_type(mode):
-    """systemd's name for the file type in st_mode ``mode``: reg, dir, lnk, chr, blk, fifo, sock."""
-    kind = stat.S_IFMT(mode)
-    for value, name in _INODE_TYPES:
-        if kind == value:
-            return name
-    return 'unknown'
+def validate_unit(unit):
+    """A full unit name as systemd spells it ("myapp.service", "luo-state@redis.service"): never an option."""
+    if not isinstance(unit, str) or not UNIT_NAME.match(unit):
+        raise ValueError('unit name %r is not valid; give a full name such as "myservice.service"' % (unit,))
+    return unit
 
 
-def _devno(value, field):
-    if value is None:
-        return None
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(part, int) for part in value):
-        return '%d:%d' % (value[0], value[1])
-    if isinstance(value, str):
-        return value
-    raise ValueError('%s %r is not [major, minor]' % (field, value))
-
-
-def parse_fdstore_entry(entry):
-    """One ``systemd-analyze fdstore --json`` object, normalised.
-
-    {fdname, type ('reg', 'sock', ...), mode (int or None), devno ('M:m' or None),
-    inode, rdevno, path, flags}.
-    """
-    if not isinstance(entry, dict) or not isinstance(entry.get('fdname'), str):
-        raise ValueError('fd store entry %r has no fdname' % (entry,))
-    raw_type = entry.get('type')
-    if isinstance(raw_type, bool) or not isinstance(raw_type, (int, str, type(None))):
-        raise ValueError('fd store entry %r has a type that is neither a mode nor a name' % (entry,))
-    return {
-        'fdname': entry['fdname'],
-        'type': inode_type(raw_type) if isinstance(raw_type, int) else raw_type,
-        'mode': raw_type if isinstance(raw_type, int) else None,
-        'devno': _devno(entry.get('devno'), 'devno'),
-        'inode': entry.get('inode'),
-        'rdevno': _devno(entry.get('rdevno'), 'rdevno'),
-        'path': entry.get('path'),
-        'flags': entry.get('flags'),
-    }
-
-
-def parse_fdstore_json(text):
-    """The entries printed by ``systemd-analyze fdstore UNIT --json=short``."""
+def parse_fdstore_names(text):
+    """The sorted fd names (a name appears once per fd) printed by ``systemd-analyze fdstore UNIT --json=short``."""
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ValueError('fd store listing is not JSON (%s): %r' % (exc, (text or '')[:200])) from None
     if not isinstance(data, list):
         raise ValueError('fd store listing is a %s, not a JSON array: %r' % (type(data).__name__, (text or '')[:200]))
-    return [parse_fdstore_entry(entry) for entry in data]
-
-
-def validate_unit(unit):
-    """A unit name that cannot be taken for an option."""
-    if not isinstance(unit, str) or not unit.strip() or unit.startswith('-') or any(c.isspace() for c in unit):
-        raise ValueError('unit name %r is not valid; give a name such as "myservice.service"' % (unit,))
-    return unit
-
-
-def fdstore(run, unit):
-    """The fd store of ``unit`` (a service) as a list of entries (see ``parse_fdstore_entry``)."""
-    argv = ['systemd-analyze', 'fdstore', '--json=short', validate_unit(unit)]
-    out = command_output(run, argv)
-    try:
-        return parse_fdstore_json(out)
-    except ValueError as exc:
-        raise SystemdError(argv, '`%s`: %s' % (' '.join(argv), exc)) from None
-
-
-def fdstore_names(entries):
-    """The sorted fd names of fd store ``entries`` (a name appears once per fd)."""
-    return sorted(entry['fdname'] for entry in entries)
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get('fdname'), str):
+            raise ValueError('fd store entry %r has no fdname' % (entry,))
+    return sorted(entry['fdname'] for entry in data)

@@ -283,11 +283,9 @@ cautions:
   elements: str
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness, target
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
 
@@ -306,16 +304,11 @@ def main():
     result = dict(changed=False, ready=not reasons, reasons=reasons, **hostfacts.public(facts))
 
     if module.params['target_kernel']:
-        if not os.path.isabs(module.params['target_kernel']):
-            module.fail_json(msg='target_kernel %s is relative: give the absolute path of the image on the managed host, '
-                             'for example /boot/vmlinuz-7.3.4' % module.params['target_kernel'], **result)
         try:
-            target = hostfacts.target(host, module.params['target_kernel'])
-        except KernelImageError as exc:
+            _target, judged = target.judge(host, 'target_kernel', module.params['target_kernel'], facts['kernel'])
+        except (ValueError, KernelImageError) as exc:
             module.fail_json(msg=str(exc), **result)
-        target_reasons = readiness.target_reasons(facts['kernel'], target)
-        result.update(target=hostfacts.public_target(target), compatible=not target_reasons,
-                      target_reasons=target_reasons)
+        result.update(judged)
     module.exit_json(**result)
 
 

@@ -211,7 +211,7 @@ changed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline, cmdline_items
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.common import DEFAULT_GRUB_DROPIN, BootloaderError
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.grub import validate_grub_dropin
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.selection import select
@@ -247,7 +247,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        changes = kcmdline.changes_from_items(module.params['params'])
+        changes = cmdline_items.changes_from_items(module.params['params'])
     except ValueError as error:
         module.fail_json(msg=str(error))
     host = Host.from_module(module)

@@ -160,14 +160,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness, target
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
-
-
-def absolute(name, path, example):
-    if path is not None and not os.path.isabs(path):
-        raise ValueError('%s %s is relative: give the absolute path on the managed host, for example %s' % (name, path, example))
 
 
 def now():
@@ -182,8 +177,7 @@ def refuse_host(module, facts, action, result):
     """Fail when this host cannot run kexec_file_load at all; force does not change that."""
     reasons = readiness.kexec_reasons(facts)
     if reasons:
-        module.fail_json(msg='cannot %s: %s' % (action, '; '.join('%s (fix: %s)' % (r['message'], r['fix']) for r in reasons)),
-                         reasons=reasons, **result)
+        module.fail_json(msg='cannot %s: %s' % (action, readiness.reasons_text(reasons)), reasons=reasons, **result)
 
 
 def diff_of(before, after):
@@ -195,11 +189,10 @@ def loaded_now(host):
     return host.read(kexec.LOADED_PATH) == '1'
 
 
-def lockdown_hint(facts):
-    lockdown = facts.get('lockdown')
-    if lockdown and lockdown != 'none':
-        return '; kernel lockdown is %s: kexec_file_load accepts only images signed with a key the kernel trusts' % lockdown
-    return ''
+def unload_again(host, facts, done, failed):
+    """Unload a kernel this run left staged; ``done``, or ``failed`` with what kexec said, for the message."""
+    rc, _out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
+    return done if rc == 0 else '%s (%s): run kexec -s -u' % (failed, (err or '').strip())
 
 
 def run_load(module, host, facts, wanted, result):
@@ -212,10 +205,9 @@ def run_load(module, host, facts, wanted, result):
     if rc != 0:
         left = 'the staged state is as it was'
         if not was_loaded and loaded_now(host):
-            urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-            left = ('a kernel was left staged and has been unloaded' if urc == 0 else
-                    'a kernel was left staged and unloading it failed too (%s): run kexec -s -u' % (uerr or '').strip())
-        detail = (err or out).strip() + lockdown_hint(facts)
+            left = unload_again(host, facts, 'a kernel was left staged and has been unloaded',
+                                'a kernel was left staged and unloading it failed too')
+        detail = '; '.join(filter(None, [(err or out).strip(), hostfacts.lockdown_caution(facts)]))
         module.fail_json(msg='%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
                          **dict(result, loaded=loaded_now(host)))
     if not loaded_now(host):
@@ -225,32 +217,54 @@ def run_load(module, host, facts, wanted, result):
         kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
     except OSError as exc:
         # A kernel staged without its record would look like someone else's: take it back.
-        urc, _uout, uerr = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-        left = ('the kernel was unloaded again' if urc == 0 else
-                'unloading the kernel again failed too (%s): run kexec -s -u' % (uerr or '').strip())
+        left = unload_again(host, facts, 'the kernel was unloaded again', 'unloading the kernel again failed too')
         module.fail_json(msg='cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
                          % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
 
 
-def paired_initrd(module, host, target, result):
+def paired_initrd(module, host, image, result):
     """The initramfs to stage: the one given, else the one named after the kernel as its distribution names it."""
     params = module.params
     if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
         module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
                          'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
-                         % (params['initrd'], params['kernel'], target['release'] or 'RELEASE'), **result)
-    result['initrd'] = params['initrd'] or target['initrd']['path']
+                         % (params['initrd'], params['kernel'], image['release'] or 'RELEASE'), **result)
+    result['initrd'] = params['initrd'] or image['initrd']['path']
     return result['initrd']
 
 
-def refuse_missing_initrd(module, target, initrd, result):
+def refuse_missing_initrd(module, image, initrd, result):
     """A kernel that needs an initramfs does not boot without one: refuse, or warn with force."""
-    if initrd or not target['initrd']['needed']:
+    if initrd or not image['initrd']['needed']:
         return
-    text = kexec.initrd_missing_text(module.params['kernel'], target['release'], target['initrd']['candidates'])
+    text = kexec.initrd_missing_text(module.params['kernel'], image['release'], image['initrd']['candidates'])
     if not module.params['force']:
         module.fail_json(msg='refusing to stage %s; or set force: true to stage it anyway' % text, **result)
     module.warn('staging %s anyway (force): it will not find its root filesystem' % text)
+
+
+def judged_target(module, host, result):
+    """The kernel's facts, judged against the running kernel (target, compatible, target_reasons in result)."""
+    try:
+        image, judged = target.judge(host, 'kernel', module.params['kernel'], hostfacts.running_kernel(host))
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except KernelImageError as exc:
+        module.fail_json(msg='kernel: %s' % exc, **result)
+    result.update(judged)
+    return image
+
+
+def refuse_incompatible(module, image, result):
+    """A kernel that cannot take over from the running one is refused, unless forced (then each reason is a warning)."""
+    kernel, reasons = module.params['kernel'], result['target_reasons']
+    if reasons and not module.params['force']:
+        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
+                         'Fix: %s; or set force: true to stage it anyway' % (
+                             kernel, image['release'], '; '.join(r['message'] for r in reasons),
+                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
+    for found in reasons:
+        module.warn('staging %s anyway (force): %s' % (kernel, found['message']))
 
 
 def stage(module, host):
@@ -259,36 +273,24 @@ def stage(module, host):
     result = dict(changed=False, loaded=loaded_now(host), record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
                   initrd=params['initrd'])
     try:
-        absolute('kernel', params['kernel'], '/boot/vmlinuz-7.3.4')
-        absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
+        target.require_absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
         append = kexec.append_params(params['append'])
         remove = kexec.remove_names(params['remove'])
         base = kexec.base_cmdline(params['cmdline'], params['reuse_cmdline'], host.read('/proc/cmdline'))
         cmdline = kexec.final_cmdline(base, append, remove)
     except ValueError as exc:
         module.fail_json(msg=str(exc), **result)
-    try:
-        target = hostfacts.target(host, params['kernel'])
-    except KernelImageError as exc:
-        module.fail_json(msg='kernel: %s' % exc, **result)
-    initrd = paired_initrd(module, host, target, result)
+    image = judged_target(module, host, result)
+    initrd = paired_initrd(module, host, image, result)
     facts = hostfacts.kexec_facts(host)
-    reasons = readiness.target_reasons(hostfacts.running_kernel(host), target)
-    result.update(release=target['release'], cmdline=cmdline, target=hostfacts.public_target(target),
-                  compatible=not reasons, target_reasons=reasons,
+    result.update(release=image['release'], cmdline=cmdline,
                   argv=kexec.load_argv(kexec_path(facts), params['kernel'], initrd, cmdline))
-    if reasons and not params['force']:
-        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
-                         'Fix: %s; or set force: true to stage it anyway' % (
-                             params['kernel'], target['release'], '; '.join(r['message'] for r in reasons),
-                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
-    for found in reasons:
-        module.warn('staging %s anyway (force): %s' % (params['kernel'], found['message']))
-    refuse_missing_initrd(module, target, initrd, result)
+    refuse_incompatible(module, image, result)
+    refuse_missing_initrd(module, image, initrd, result)
     try:
         wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), initrd,
                                    kexec.file_sha256(host.path(initrd)) if initrd else None,
-                                   cmdline, target['release'], now())
+                                   cmdline, image['release'], now())
     except OSError as exc:
         module.fail_json(msg='cannot read %s: %s; run with root privileges (become: true) or make it readable'
                          % (exc.filename, exc.strerror), **result)

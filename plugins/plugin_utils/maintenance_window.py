@@ -257,9 +257,6 @@ class Window:
             if times and times[0] < times[1]:
                 yield times
 
-    def contains(self, now):
-        return self.state(now)['open']
-
     def state(self, now):
         """open, and closes (null when it never does) or opens (the next opening), as UTC instants."""
         now = now.astimezone(UTC)

@@ -7,6 +7,7 @@ import json
 import shlex
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 
@@ -108,7 +109,7 @@ class FakeHost:
         self.drop_if_away()
         if self.kexeced and self.comes_back is None:
             raise HostDown('ssh: connect to host 127.0.0.1 port 2222: Connection refused')
-        if name == flow.INFO:
+        if name == calls.INFO:
             return self.info(args)
         if name == hostlock.MODULE:
             return self.lock_module(args)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
@@ -160,7 +161,7 @@ def test_a_device_held_for_a_moment_is_looked_at_again():
     host = FakeHost(device_held=1)
     result, _messages = run(host)
     assert result['changed'] and host.kexeced
-    probes = [call for call in host.calls if call[:2] == ('module', flow.INFO) and call[2].get('probe_device')]
+    probes = [call for call in host.calls if call[:2] == ('module', calls.INFO) and call[2].get('probe_device')]
     assert len(probes) == 2
 
 
@@ -246,7 +247,7 @@ def test_failure_after_staging_unloads_again(monkeypatch):
 
     def boom(_self):
         raise LiveUpdateFailed('simulated failure after staging')
-    monkeypatch.setattr(LiveUpdate, 'stage', lambda self: (setattr(self, 'staged', True), boom(self)))
+    monkeypatch.setattr(LiveUpdate, 'stage', lambda self, _target: (setattr(self, 'staged', True), boom(self)))
     with pytest.raises(LiveUpdateFailed) as caught:
         run(host)
     assert caught.value.result['unstaged'] is True
@@ -278,9 +279,17 @@ def test_same_release_is_allowed_and_said():
     assert any('restarts the same kernel' in message for message in messages)
 
 
-def test_fdstore_names_are_sorted():
-    assert flow.parse_fdstore_names('[{"fdname": "b"}, {"fdname": "a"}]') == ['a', 'b']
-    assert flow.parse_fdstore_names('') == []
+def test_fd_store_listing_that_is_no_json_is_refused_in_preflight():
+    class Garbled(FakeHost):
+        def answer(self, cmd):
+            if cmd.startswith('systemd-analyze fdstore '):
+                return 0, 'FDNAME TYPE DEVNO\n', ''
+            return super().answer(cmd)
+    host = Garbled()
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.reason) == ('preflight', 'read-failed')
+    assert 'could not read the fd store of demo.service: fd store listing is not JSON' in str(failure)
+    assert stage_calls(host) == []
 
 
 def test_read_failure_names_the_command():

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_checks as checks
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import WALL_START, FakeHost
@@ -309,5 +310,5 @@ def test_a_kernel_staged_already_is_refused_in_check_mode_too():
 
 
 def test_staged_record_reads_only_a_record():
-    assert flow.staged_record('{"kernel": "/boot/x"}') == {'kernel': '/boot/x'}
-    assert flow.staged_record('[1]') is None and flow.staged_record('') is None
+    assert checks.staged_record('{"kernel": "/boot/x"}') == {'kernel': '/boot/x'}
+    assert checks.staged_record('[1]') is None and checks.staged_record('') is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
 from ansible_collections.luo.liveupdate.tests.unit.action.test_live_update_flow import run
@@ -17,7 +18,7 @@ def waiting(messages):
 
 
 def test_the_pace_is_15_seconds():
-    assert flow.PROGRESS_EVERY_S == 15
+    assert calls.PROGRESS_EVERY_S == 15
 
 
 def test_a_line_every_15_seconds_while_the_host_is_away():
@@ -30,7 +31,7 @@ def test_a_line_every_15_seconds_while_the_host_is_away():
 
 
 def test_the_pace_follows_the_constant(monkeypatch):
-    monkeypatch.setattr(flow, 'PROGRESS_EVERY_S', 5.0)
+    monkeypatch.setattr(calls, 'PROGRESS_EVERY_S', 5.0)
     _result, messages = run(FakeHost(down_polls=8))
     assert [int(message.split(': ')[1].split(' s ')[0]) for message in waiting(messages)] == list(range(5, 55, 5))
 

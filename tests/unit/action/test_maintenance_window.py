@@ -25,7 +25,7 @@ def check(now, days=None, start='00:00', end='24:00', tz='UTC'):
 
 def is_open(now, days=None, start='00:00', end='24:00', tz='UTC'):
     window = mw.parse(days=days, start=start, end=end, timezone=tz)
-    return window.contains(mw.parse_now(now, window.tz))
+    return window.state(mw.parse_now(now, window.tz))['open']
 
 
 # Inside and outside

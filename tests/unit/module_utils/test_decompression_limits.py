@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig, kimage
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kconfig, kimage
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 MiB = 1 << 20
@@ -24,10 +24,10 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')
 # Inspect the image in a fresh interpreter and report how much its resident memory grew.
 CHILD = textwrap.dedent('''
     import json, resource, sys
-    from ansible_collections.luo.liveupdate.plugins.module_utils import kimage
+    from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kimage
     from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
     if sys.argv[2] == 'no-stdlib-zstd':
-        kimage._STDLIB_ZSTD = None
+        decompress._STDLIB_ZSTD = None
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
         kimage.inspect_image(sys.argv[1], run=kb.run_tool)
@@ -75,9 +75,9 @@ def test_a_compressed_file_bomb_is_refused_at_the_limit(tmp_path):
 
 def test_decompress_stops_at_the_limit_it_is_given():
     stream = kb.compress(bytes(3 * MiB), 'xz')
-    assert len(kimage.decompress(stream, 'xz', limit=3 * MiB)) == 3 * MiB
-    with pytest.raises(kimage.DecompressionLimit) as err:
-        kimage.decompress(stream, 'xz', limit=3 * MiB - 1)
+    assert len(decompress.decompress(stream, 'xz', limit=3 * MiB)) == 3 * MiB
+    with pytest.raises(decompress.DecompressionLimit) as err:
+        decompress.decompress(stream, 'xz', limit=3 * MiB - 1)
     assert str(err.value) == 'decompresses to more than 3145727 bytes'
 
 
@@ -91,13 +91,13 @@ def test_an_lzma_header_asking_for_a_huge_dictionary_is_refused(tmp_path):
 
 
 def test_data_without_the_magic_of_its_compression_runs_no_tool(tmp_path, monkeypatch):
-    monkeypatch.setattr(kimage, '_STDLIB_ZSTD', None)
+    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
     ran = tmp_path / 'ran'
     tool = tmp_path / 'zstd'
     tool.write_text('#!/bin/sh\ntouch %s\n' % ran)
     tool.chmod(0o755)
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(b'not zstd at all', 'zstd', run=kb.run_tool, which=lambda name: str(tool))
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(b'not zstd at all', 'zstd', run=kb.run_tool, which=lambda name: str(tool))
     assert str(err.value) == 'the data does not start with the zstd magic 28b52ffd but with 6e6f74207a73'
     assert not ran.exists()
 
@@ -132,15 +132,15 @@ def test_a_huge_plain_config_file_is_refused(tmp_path):
 def test_a_stream_longer_than_the_pieces_decompresses_whole(method, monkeypatch):
     if method in kb.TOOLS and not kb.TOOLS[method]:
         pytest.skip('the %s tool is not installed' % method)
-    monkeypatch.setattr(kimage, '_STDLIB_ZSTD', None)
+    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
     data = kb.noise(MiB) * 9  # output in several pieces; the gzip input too
-    assert kimage.decompress(kb.compress(data, method), method, **kb.RUN) == data
+    assert decompress.decompress(kb.compress(data, method), method, **kb.RUN) == data
 
 
 def test_the_file_size_limit_of_this_process_is_back_after_a_refused_tool(monkeypatch):
     if not kb.TOOLS['lz4']:
         pytest.skip('the lz4 tool is not installed')
-    before = kimage.resource.getrlimit(kimage.resource.RLIMIT_FSIZE)
-    with pytest.raises(kimage.DecompressionLimit, match='decompresses to more than 1 MiB'):
-        kimage.decompress(kb.bomb('lz4', 8 * MiB), 'lz4', limit=MiB, **kb.RUN)
-    assert kimage.resource.getrlimit(kimage.resource.RLIMIT_FSIZE) == before
+    before = decompress.resource.getrlimit(decompress.resource.RLIMIT_FSIZE)
+    with pytest.raises(decompress.DecompressionLimit, match='decompresses to more than 1 MiB'):
+        decompress.decompress(kb.bomb('lz4', 8 * MiB), 'lz4', limit=MiB, **kb.RUN)
+    assert decompress.resource.getrlimit(decompress.resource.RLIMIT_FSIZE) == before

@@ -34,6 +34,27 @@ def host(root):
     return Host(root, run)
 
 
+# --- KHO switched on ---
+
+@pytest.mark.parametrize('value, enable_default, expected', [
+    ('on', None, True), ('1', None, True), ('Yes', None, True), ('true', None, True), ('y', None, True),
+    ('off', 'y', False), ('0', 'y', False), ('n', 'y', False), ('no', 'y', False), ('FALSE', 'y', False),
+    (None, 'y', True), (None, 'n', False), (None, None, False),
+    ('maybe', 'y', True), ('maybe', None, False), ('', 'y', True),
+])
+def test_kho_switched_on(value, enable_default, expected):
+    config = {'KEXEC_HANDOVER': 'y'}
+    if enable_default is not None:
+        config['KEXEC_HANDOVER_ENABLE_DEFAULT'] = enable_default
+    assert hostfacts.kho_switched_on({'kho': value}, config) is expected
+
+
+@pytest.mark.parametrize('config', [None, {}])
+def test_kho_without_config_needs_kho_on(config):
+    assert hostfacts.kho_switched_on({'kho': None}, config) is False
+    assert hostfacts.kho_switched_on({'kho': 'on'}, config) is True
+
+
 # --- gather ---
 
 def test_gather_ready_host(host, root):

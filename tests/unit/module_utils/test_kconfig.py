@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kconfig, readiness
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
@@ -213,26 +213,6 @@ def test_luo_options_absent_are_n_and_page_options_only_when_present():
     assert 'ARM64_64K_PAGES' not in options and 'PAGE_SHIFT' not in options
 
 
-def test_missing_for_luo():
-    assert kconfig.missing_for_luo(kconfig.parse_config(LUO_CONFIG)) == []
-    assert kconfig.missing_for_luo(kconfig.parse_config(STOCK_CONFIG)) == ['LIVEUPDATE', 'KEXEC_HANDOVER', 'LIVEUPDATE_MEMFD']
-    assert kconfig.missing_for_luo({'LIVEUPDATE': 'm', 'KEXEC_HANDOVER': 'y', 'LIVEUPDATE_MEMFD': 'y'}) == ['LIVEUPDATE']
-
-
-def test_luo_config_reasons():
-    assert kconfig.luo_config_reasons({'LIVEUPDATE': 'm', 'KEXEC_HANDOVER': 'y', 'LIVEUPDATE_MEMFD': 'n'}) == [
-        'CONFIG_LIVEUPDATE is m; LUO needs CONFIG_LIVEUPDATE=y (built in): use a kernel built with it',
-        'CONFIG_LIVEUPDATE_MEMFD is not set; LUO needs CONFIG_LIVEUPDATE_MEMFD=y (built in): use a kernel built with it',
-    ]
-    assert kconfig.luo_config_reasons(kconfig.parse_config(LUO_CONFIG)) == []
-
-
-def test_kho_implied():
-    assert kconfig.kho_implied({'KEXEC_HANDOVER_ENABLE_DEFAULT': 'y'}) is True
-    assert kconfig.kho_implied({'KEXEC_HANDOVER_ENABLE_DEFAULT': 'n'}) is False
-    assert kconfig.kho_implied({}) is False
-
-
 @pytest.mark.parametrize('config, size', [
     ({'X86_64': 'y'}, 4096),
     ({'X86_64': 'y', 'PAGE_SHIFT': '16'}, 4096),
@@ -257,7 +237,7 @@ def test_lab_config(release):
     if not path.is_file():
         pytest.skip('lab kernel config %s is not there' % path)
     config = kconfig.read_config_file(str(path))
-    assert kconfig.missing_for_luo(config) == []
+    assert readiness.missing_options(config) == []
     assert kconfig.page_size(config) == 4096
-    assert kconfig.kho_implied(config) is False
+    assert hostfacts.kho_switched_on({'kho': None}, config) is False
     assert kconfig.luo_options(config)['KEXEC_HANDOVER_DEBUGFS'] == 'y'

@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import dataclasses
 import glob
 import gzip
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig, kimage
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kimage, readiness
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
@@ -35,7 +36,7 @@ def needs_tool(method):
 @pytest.fixture
 def no_stdlib_zstd(monkeypatch):
     """Pretend Python has no compression.zstd (a no-op before Python 3.14)."""
-    monkeypatch.setattr(kimage, '_STDLIB_ZSTD', None)
+    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
 
 
 def body_with_config():
@@ -209,7 +210,7 @@ def test_efi_zboot_unknown_compression(tmp_path):
 
 def test_as_dict(tmp_path):
     path = kb.write(tmp_path / 'vmlinux', kb.kernel_body())
-    assert kimage.inspect_image(path, root=str(tmp_path)).as_dict() == {
+    assert dataclasses.asdict(kimage.inspect_image(path, root=str(tmp_path))) == {
         'path': path, 'format': 'vmlinux', 'release': '7.9.1-test',
         'version': '7.9.1-test (builder@host) (gcc (Debian 12.2.0) 12.2.0) #1 SMP PREEMPT_DYNAMIC',
         'compression': None, 'payload_readable': True, 'payload_reason': None,
@@ -253,31 +254,31 @@ def test_embedded_config():
 @pytest.mark.parametrize('method', STDLIB_METHODS + TOOL_METHODS)
 def test_detect_compression(method):
     needs_tool(method)
-    assert kimage.detect_compression(kb.compress(b'hello' * 100, method)) == method
+    assert decompress.detect_compression(kb.compress(b'hello' * 100, method)) == method
 
 
 def test_detect_compression_unknown():
-    assert kimage.detect_compression(b'\x7fELF') is None
+    assert decompress.detect_compression(b'\x7fELF') is None
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_ignores_data_after_stream(method):
-    assert kimage.decompress(kb.compress(b'payload' * 99, method) + b'trailing junk', method) == b'payload' * 99
+    assert decompress.decompress(kb.compress(b'payload' * 99, method) + b'trailing junk', method) == b'payload' * 99
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_truncated(method):
     stream = kb.compress(kb.noise(20000), method)
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(stream[:len(stream) // 2], method)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(stream[:len(stream) // 2], method)
     assert err.value.truncated is True
     assert str(err.value) == 'the %s data ends before its end marker' % method
 
 
 @pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_decompress_damaged(method):
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(kb.damage(kb.compress(kb.noise(20000), method), method), method)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(kb.damage(kb.compress(kb.noise(20000), method), method), method)
     assert err.value.truncated is False
     assert str(err.value).startswith('the %s data is damaged (' % method)
 
@@ -285,27 +286,27 @@ def test_decompress_damaged(method):
 def test_decompress_tool_failure_names_tool(no_stdlib_zstd):
     needs_tool('zstd')
     stream = kb.compress(kb.noise(20000), 'zstd')
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(stream[:len(stream) // 2], 'zstd', **kb.RUN)
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(stream[:len(stream) // 2], 'zstd', **kb.RUN)
     assert str(err.value).startswith('zstd failed with rc 1 (')
     assert str(err.value).endswith('): the data is truncated or damaged')
 
 
 def test_decompress_tool_failure_without_message(no_stdlib_zstd):
-    with pytest.raises(kimage.CompressedDataError) as err:
-        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
+    with pytest.raises(decompress.CompressedDataError) as err:
+        decompress.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
     assert str(err.value) == 'zstd failed with rc 2 (no message): the data is truncated or damaged'
 
 
 def test_decompress_unknown_method():
-    with pytest.raises(kimage.DecompressorMissing) as err:
-        kimage.decompress(b'x', 'brotli')
+    with pytest.raises(decompress.DecompressorMissing) as err:
+        decompress.decompress(b'x', 'brotli')
     assert str(err.value) == 'brotli payload: no decompressor is known for it'
 
 
 def test_decompress_without_runner_runs_no_tool(no_stdlib_zstd):
-    with pytest.raises(kimage.DecompressorMissing) as err:
-        kimage.decompress(b'\x28\xb5\x2f\xfd', 'zstd', which=lambda name: '/usr/bin/zstd')
+    with pytest.raises(decompress.DecompressorMissing) as err:
+        decompress.decompress(b'\x28\xb5\x2f\xfd', 'zstd', which=lambda name: '/usr/bin/zstd')
     assert str(err.value) == 'zstd payload: the zstd tool (/usr/bin/zstd) was not run: no command runner was given'
 
 
@@ -557,7 +558,7 @@ def test_lab_kernel(release):
     assert image.payload_readable is True
     assert image.abi == LAB_ABI
     assert image.config_source == str(LAB_KERNELS / ('config-%s-luo' % release))
-    assert kconfig.missing_for_luo(image.config) == []
+    assert readiness.missing_options(image.config) == []
     assert elapsed < 5, 'inspecting %s took %.1f s' % (path, elapsed)
 
 
@@ -585,4 +586,4 @@ def test_stock_kernel_with_zstd_tool(no_stdlib_zstd):
     assert image.abi == {'kho': [], 'luo': [], 'memfd': []}
     assert image.config_source == os.path.join(os.path.dirname(path), 'config')
     assert 'LIVEUPDATE' not in image.config
-    assert kconfig.missing_for_luo(image.config) == ['LIVEUPDATE', 'KEXEC_HANDOVER', 'LIVEUPDATE_MEMFD']
+    assert [option for option, _role in readiness.missing_options(image.config)] == ['KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']

@@ -27,6 +27,17 @@ TARGET = {'path': '/boot/vmlinuz-7.3.4', 'release': '7.3.4', 'compression': 'gzi
           'abi': LAB_ABI}
 
 
+def test_missing_options():
+    assert readiness.missing_options(LUO_CONFIG) == []
+    assert [option for option, _role in readiness.missing_options({'LIVEUPDATE': 'm', 'KEXEC_HANDOVER': 'y'})] == [
+        'LIVEUPDATE', 'LIVEUPDATE_MEMFD']
+
+
+def test_reasons_text():
+    assert readiness.reasons_text([readiness.reason('a', 'first', 'fix one'), readiness.reason('b', 'second', 'fix two')]) == (
+        'first (fix: fix one); second (fix: fix two)')
+
+
 def facts(**changes):
     """The facts of a ready host with ``changes`` ({'kexec': {'path': None}}) merged into its sections."""
     result = copy.deepcopy(READY)
@@ -129,25 +140,6 @@ def test_cmdline_shows_the_values_found():
 def test_cmdline_kho_on_by_default_in_the_kernel():
     config = dict(LUO_CONFIG, KEXEC_HANDOVER_ENABLE_DEFAULT='y')
     assert readiness.cmdline_reasons({'liveupdate': 'on', 'kho': None}, config) == []
-
-
-@pytest.mark.parametrize('value, enable_default, expected', [
-    ('on', None, True), ('1', None, True), ('Yes', None, True), ('true', None, True), ('y', None, True),
-    ('off', 'y', False), ('0', 'y', False), ('n', 'y', False), ('no', 'y', False), ('FALSE', 'y', False),
-    (None, 'y', True), (None, 'n', False), (None, None, False),
-    ('maybe', 'y', True), ('maybe', None, False), ('', 'y', True),
-])
-def test_kho_switched_on(value, enable_default, expected):
-    config = dict(LUO_CONFIG)
-    if enable_default is not None:
-        config['KEXEC_HANDOVER_ENABLE_DEFAULT'] = enable_default
-    assert readiness.kho_switched_on({'kho': value}, config) is expected
-
-
-@pytest.mark.parametrize('config', [None, {}])
-def test_kho_without_config_needs_kho_on(config):
-    assert readiness.kho_switched_on({'kho': None}, config) is False
-    assert readiness.kho_switched_on({'kho': 'on'}, config) is True
 
 
 # --- /dev/liveupdate ---

@@ -33,7 +33,6 @@ class Runner:
 
 
 SHOW_ARGV = ['systemctl', 'show', '--timestamp=us+utc', '--property=' + ','.join(systemd.MANAGER_PROPERTIES)]
-FDSTORE_ARGV = ['systemd-analyze', 'fdstore', '--json=short', 'luo-demo.service']
 
 
 # Versions
@@ -352,105 +351,42 @@ def test_live_update_facts_cold_262_counts_zero():
     assert systemd.live_update_facts(run)['kexec_count'] == 0
 
 
-# fd stores
+# Unit names and fd stores
 
-def test_parse_fdstore_json_real_memfds():
-    entries = systemd.parse_fdstore_json(fixture('fdstore-memfds-262.json'))
-    assert entries == [
-        {'fdname': 'cache', 'type': 'reg', 'mode': 0o100777, 'devno': '0:1', 'inode': 1060, 'rdevno': None,
-         'path': '/memfd:cache (deleted)', 'flags': 'rw'},
-        {'fdname': 'state', 'type': 'reg', 'mode': 0o100777, 'devno': '0:1', 'inode': 1059, 'rdevno': None,
-         'path': '/memfd:state (deleted)', 'flags': 'rw'},
-    ]
+def test_parse_fdstore_names_real_memfds():
+    assert systemd.parse_fdstore_names(fixture('fdstore-memfds-262.json')) == ['cache', 'state']
 
 
-def test_parse_fdstore_json_sockets_and_duplicate_names():
-    entries = systemd.parse_fdstore_json(fixture('fdstore-journald-sockets-262.json'))
-    assert [entry['type'] for entry in entries] == ['sock'] * 3
-    assert [entry['devno'] for entry in entries] == ['0:8'] * 3
-    assert systemd.fdstore_names(entries) == ['stored', 'stored', 'stored']
+def test_parse_fdstore_names_sockets_and_duplicate_names():
+    assert systemd.parse_fdstore_names(fixture('fdstore-journald-sockets-262.json')) == ['stored', 'stored', 'stored']
 
 
-def test_parse_fdstore_json_empty_store():
-    assert systemd.parse_fdstore_json(fixture('fdstore-empty-262.json')) == []
+def test_parse_fdstore_names_empty_store():
+    assert systemd.parse_fdstore_names(fixture('fdstore-empty-262.json')) == []
 
 
-def test_parse_fdstore_entry_accepts_string_forms():
-    entry = {'fdname': 'dev', 'type': 'chr', 'devno': '0:5', 'inode': 7, 'rdevno': '1:3', 'path': '/dev/null',
-             'flags': None}
-    assert systemd.parse_fdstore_entry(entry) == dict(entry, mode=None)
-
-
-@pytest.mark.parametrize('mode, name', [
-    (0o100644, 'reg'), (0o040755, 'dir'), (0o120777, 'lnk'), (0o020666, 'chr'), (0o060660, 'blk'),
-    (0o010600, 'fifo'), (0o140777, 'sock'), (0o777, 'unknown'),
-])
-def test_inode_type(mode, name):
-    assert systemd.inode_type(mode) == name
-
-
-@pytest.mark.parametrize('entry, message', [
-    ({'type': 1}, 'has no fdname'),
-    ('stored', 'has no fdname'),
-    ({'fdname': 'x', 'type': 1.5}, 'neither a mode nor a name'),
-    ({'fdname': 'x', 'type': True}, 'neither a mode nor a name'),
-    ({'fdname': 'x', 'type': 33279, 'devno': [0]}, r'devno \[0\] is not \[major, minor\]'),
-    ({'fdname': 'x', 'type': 33279, 'rdevno': 5}, 'rdevno 5 is not'),
-])
-def test_parse_fdstore_entry_rejects(entry, message):
-    with pytest.raises(ValueError, match=message):
-        systemd.parse_fdstore_entry(entry)
+def test_parse_fdstore_names_sorted():
+    assert systemd.parse_fdstore_names('[{"fdname": "b"}, {"fdname": "a"}, {"fdname": "c"}]') == ['a', 'b', 'c']
 
 
 @pytest.mark.parametrize('text, message', [
     ('No file descriptors in fdstore of \'luo-empty.service\'.\n', 'is not JSON'),
+    ('', 'is not JSON'),
     ('{"fdname": "x"}', 'is a dict, not a JSON array'),
+    ('[{"type": 1}]', 'has no fdname'),
+    ('["stored"]', 'has no fdname'),
 ])
-def test_parse_fdstore_json_rejects(text, message):
+def test_parse_fdstore_names_rejects(text, message):
     with pytest.raises(ValueError, match=message):
-        systemd.parse_fdstore_json(text)
+        systemd.parse_fdstore_names(text)
 
 
-def test_fdstore_runs_systemd_analyze():
-    run = Runner([(FDSTORE_ARGV, (0, fixture('fdstore-memfds-262.json'), ''))])
-    entries = systemd.fdstore(run, 'luo-demo.service')
-    assert run.calls == [FDSTORE_ARGV]
-    assert systemd.fdstore_names(entries) == ['cache', 'state']
-
-
-@pytest.mark.parametrize('stderr_fixture, expected', [
-    ('fdstore-not-enabled-262.stderr', 'File descriptor store not enabled for luo-nostore.service.'),
-    ('fdstore-not-loaded-262.stderr', 'Unit nosuch.service not loaded.'),
-    ('fdstore-json-unsupported-252.stderr', 'Option --json= is only supported for security and inspect-elf'),
-])
-def test_fdstore_command_errors(stderr_fixture, expected):
-    run = Runner([(FDSTORE_ARGV, (1, '', fixture(stderr_fixture)))])
-    with pytest.raises(systemd.SystemdError) as caught:
-        systemd.fdstore(run, 'luo-demo.service')
-    assert str(caught.value).startswith(
-        '`systemd-analyze fdstore --json=short luo-demo.service` failed with exit code 1: ')
-    assert expected in str(caught.value)
-
-
-def test_fdstore_unreadable_output():
-    run = Runner([(FDSTORE_ARGV, (0, 'FDNAME TYPE DEVNO\n', ''))])
-    with pytest.raises(systemd.SystemdError, match='`systemd-analyze fdstore --json=short luo-demo.service`: '
-                                                   'fd store listing is not JSON'):
-        systemd.fdstore(run, 'luo-demo.service')
-
-
-@pytest.mark.parametrize('unit', ['', ' ', '--all', 'two words.service', None, 5])
-def test_fdstore_rejects_bad_unit_names_before_running(unit):
-    run = Runner([])
+@pytest.mark.parametrize('unit', ['', ' ', '--all', 'two words.service', None, 5, 'demo', 'demo.service\n'])
+def test_validate_unit_rejects(unit):
     with pytest.raises(ValueError, match='unit name .* is not valid'):
-        systemd.fdstore(run, unit)
-    assert run.calls == []
+        systemd.validate_unit(unit)
 
 
-def test_validate_unit_accepts_templates():
-    assert systemd.validate_unit('luo-state@redis.service') == 'luo-state@redis.service'
-
-
-def test_fdstore_names_sorted():
-    assert systemd.fdstore_names([{'fdname': 'b'}, {'fdname': 'a'}, {'fdname': 'c'}]) == ['a', 'b', 'c']
-    assert systemd.fdstore_names([]) == []
+@pytest.mark.parametrize('unit', ['luo-state@redis.service', 'demo.socket', 'sys-kernel-debug.mount'])
+def test_validate_unit_accepts(unit):
+    assert systemd.validate_unit(unit) == unit

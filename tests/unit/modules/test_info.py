@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kimage, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, readiness
 from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
@@ -491,7 +491,7 @@ def test_target_truncated(root, check):
 def test_target_relative(root, check):
     trees.install_kernel(root, '7.3.4')
     result = check(target_kernel='boot/vmlinuz-7.3.4')
-    assert_clean_failure(result, 'target_kernel boot/vmlinuz-7.3.4 is relative: give the absolute path of the image on the '
+    assert_clean_failure(result, 'target_kernel boot/vmlinuz-7.3.4 is relative: give the absolute path on the '
                                  'managed host, for example /boot/vmlinuz-7.3.4')
 
 
@@ -599,7 +599,7 @@ def stock_kernel():
 
 def test_stock_kernel_is_not_compatible(lab_host, check, stock_kernel):
     zstd = shutil.which('zstd')
-    if kimage._STDLIB_ZSTD is None and not zstd:
+    if decompress._STDLIB_ZSTD is None and not zstd:
         pytest.skip('nothing here decompresses the zstd payload of the stock kernel')
     # The tree holds the stock kernel's files where Debian puts them; the module reads them there.
     release = os.path.basename(os.path.dirname(stock_kernel))

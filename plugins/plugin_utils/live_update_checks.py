@@ -1,0 +1,175 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the live update decides from what the host said: pure functions, no connection.
+
+Used by the flow (live_update_flow.py): which witnesses will prove the handover, whether the new boot is the
+live update (``judge_handover``), what a staged kernel is, and whether units and luo-state keepers came back.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules, systemd
+
+# A luo-state@NAME keeper holds its state only while stopped (its fd store is empty before and after a
+# live update): what proves its restore is the record each start writes (roles/preserve/README.md).
+KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
+# How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
+KHO_EVIDENCE = {'kernel log': 'kernel_log', 'debugfs': 'debugfs'}
+NO_KHO_STATE = {'kernel_log': 'the kernel log of the new boot shows no KHO handover',
+                'debugfs': 'the new boot has no /sys/kernel/debug/kho/in: no KHO state came in'}
+
+
+class LiveUpdateFailed(Exception):
+    """The live update stopped; ``reason`` is a stable id, ``result`` holds what is known so far."""
+
+    def __init__(self, message, reason='failed', result=None):
+        super().__init__(message)
+        self.reason = reason
+        self.result = result or {}
+
+
+def validate_units(units):
+    """Unit names as systemd spells them; anything else is refused before the host is touched."""
+    for unit in units:
+        try:
+            systemd.validate_unit(unit)
+        except ValueError:
+            raise LiveUpdateFailed('verify_units entry %r is not a unit name: give full names such as "myapp.service"'
+                                   % (unit,), 'bad-unit') from None
+    return list(units)
+
+
+def handover_witnesses(info):
+    """What will be able to prove the next boot was a live update: systemd's KExecCount, the kernel log."""
+    witnesses = []
+    if (info.get('systemd') or {}).get('kexec_count') is not None:
+        witnesses.append('kexec_count')
+    if (info.get('kho') or {}).get('kernel_log_error') is None:
+        witnesses.append('kernel_log')
+    return witnesses
+
+
+def kho_count_of(kho):
+    """KHO's count of live updates since the last cold boot for a boot with these kho facts; None when unknown."""
+    if kho.get('incoming') is False:
+        return 0
+    return kho.get('count') if kho.get('incoming') else None
+
+
+def judge_handover(before, after):
+    """Whether the new boot (``after``: its info) is the live update from ``before``, and what proves it.
+
+    Returns the ``handover`` result: ``live`` (True, False, None when nothing tells), ``proof`` (the
+    witnesses that agree: kexec_count, kernel_log, debugfs), ``against`` (what disagrees), ``verdict``
+    (live, cold-reboot, handover-mismatch, handover-unproven) and the counts read.
+    """
+    count_before, count_after = before['kexec_count'], (after.get('systemd') or {}).get('kexec_count')
+    kho = after.get('kho') or {}
+    proof, cold, mismatch = [], [], []
+    if count_before is not None and count_after is not None:
+        text = 'KExecCount is %s, expected %s' % (count_after, count_before + 1)
+        if count_after == count_before + 1:
+            proof.append('kexec_count')
+        else:
+            (cold if count_after == 0 else mismatch).append(text)
+    witness = KHO_EVIDENCE.get(kho.get('evidence'))
+    if witness and kho.get('incoming') is False:
+        # After a counted kexec, no state means a kexec without KHO, not a cold boot.
+        (mismatch if proof else cold).append(NO_KHO_STATE[witness])
+    elif witness and kho.get('incoming'):
+        wrong = _kho_mismatches(before, kho)
+        mismatch.extend(wrong)
+        if not wrong:
+            proof.append(witness)
+    verdict, live = _verdict(proof, cold, mismatch)
+    return {'live': live, 'verdict': verdict, 'proof': proof, 'against': cold + mismatch,
+            'kexec_count_before': count_before, 'kexec_count_after': count_after,
+            'previous_release': kho.get('previous_release'), 'kho_count': kho.get('count'),
+            'liveupdate_number': kho.get('liveupdate_number')}
+
+
+def _verdict(proof, cold, mismatch):
+    """(verdict, live): anything against wins over any proof; no proof at all proves nothing."""
+    if cold:
+        return 'cold-reboot', False
+    if mismatch:
+        return 'handover-mismatch', False
+    if proof:
+        return 'live', True
+    return 'handover-unproven', None
+
+
+def _kho_mismatches(before, kho):
+    """How the KHO state that came in does not fit a handover from the kernel that ran before."""
+    found = []
+    if kho.get('previous_release') not in (None, before['release']):
+        found.append('the kernel log says KHO exec from %s, not from the running %s' % (kho['previous_release'], before['release']))
+    if None not in (kho.get('count'), before['kho_count']) and kho['count'] != before['kho_count'] + 1:
+        found.append('KHO counts %s live updates, expected %s' % (kho['count'], before['kho_count'] + 1))
+    if kho.get('evidence') == 'kernel log' and kho.get('liveupdate_number') is None:
+        found.append('LUO did not take the handed-over state (no "luo: Retrieved live update data" line in the kernel log)')
+    return found
+
+
+def staged_record(text):
+    """kexec_load's record of the kernel it staged, from the text of its record file; None when it is not one."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def staged_text(record):
+    """What is staged, as far as kexec_load's record says."""
+    if record is None:
+        return ('a kernel is staged on the host already, by something other than luo.liveupdate.kexec_load (there is no '
+                'record of it in %s), so what it is is unknown' % kexecrules.RECORD_PATH)
+    initrd = ' with initrd %s' % record['initrd'] if record.get('initrd') else ''
+    return ('a kernel is staged on the host already: %s (release %s)%s, command line %r, staged by '
+            'luo.liveupdate.kexec_load at %s' % (record.get('kernel'), record.get('release') or 'unknown', initrd,
+                                                 record.get('cmdline'), record.get('loaded_at') or 'an unknown time'))
+
+
+def refuse_units_not_running(states):
+    """Every unit to verify must be loaded and active before, or its coming back proves nothing."""
+    for unit, state in states.items():
+        if state['load_state'] != 'loaded':
+            raise LiveUpdateFailed('preflight: verify unit %s is %s on the host: check the name (systemctl '
+                                   'list-units) or drop it from verify_units' % (unit, state['load_state']),
+                                   'verify-unit-missing')
+        if state['active_state'] != 'active':
+            raise LiveUpdateFailed('preflight: verify unit %s is %s, not active: start it first, or it cannot '
+                                   'be proven to come back' % (unit, state['active_state']), 'verify-unit-inactive')
+
+
+def keeper_problem(unit, record_text, boot_before, boot_now):
+    """(reason, text) when a luo-state@ keeper's restore record does not prove that this boot got back the
+    state saved by the boot before the kexec; None when it does."""
+    try:
+        record = json.loads(record_text)
+    except ValueError:
+        return ('keeper-not-restored', '%s wrote no readable restore record on the new boot: its state was not '
+                'restored (journalctl -b -u %s says why)' % (unit, unit))
+    saved_by = (record.get('state') or {}).get('saved_boot_id')
+    if record.get('result') != 'restored' or record.get('boot_id') != boot_now or saved_by != boot_before:
+        said = (unit, record.get('result'), record.get('message'), saved_by, record.get('boot_id'))
+        return ('keeper-not-restored', '%s did not restore the state saved before the live update: its record says '
+                '%s (%s), saved by boot %s, written by boot %s' % said)
+    return None
+
+
+def handover_problem(handover):
+    """The verify problem (reason, text) of a handover that is not the live update; None when it is."""
+    against = '; '.join(handover['against'])
+    if handover['verdict'] == 'cold-reboot':
+        return 'cold-reboot', ('the host rebooted cold (%s): the preserved state was lost; the console log tells why '
+                               '(a kexec that fails falls back to a reboot)' % against)
+    if handover['verdict'] == 'handover-mismatch':
+        return 'handover-mismatch', 'the new boot did not take the state over from this live update (%s)' % against
+    if handover['verdict'] == 'handover-unproven':
+        return 'handover-unproven', ('nothing proves the new boot was the live update (no KExecCount, no KHO lines in the '
+                                     'kernel log): treat the preserved state as lost')
+    return None
