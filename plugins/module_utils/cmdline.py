@@ -19,8 +19,8 @@ Repeated parameters are kept in order: the kernel hands each occurrence to the
 parameter's handler, and for the core parameters that store a value the last
 occurrence wins, which is what ``get()`` returns.
 
-Cmdline values are immutable; every edit returns a new one. edit_text() makes
-the same edits in the text of a file shared with others, keeping every byte
+Cmdline values are immutable; every edit returns a new one. cmdline_text.edit_text()
+makes the same edits in the text of a file shared with others, keeping every byte
 the edit does not touch.
 
 Names managed here use the kernel's parameter alphabet and values are
@@ -34,7 +34,7 @@ import collections
 import string
 
 # The bytes isspace() is true for in the kernel's ctype table (ASCII part).
-_WHITESPACE = ' \t\n\v\f\r'
+WHITESPACE = ' \t\n\v\f\r'
 INIT_SEPARATOR = '--'
 # Letters, digits, "_", "-" and ".": what the kernel's, dracut's and systemd's
 # parameters are named with (rd.luks.uuid, 8250.nr_uarts). Anything else the
@@ -87,8 +87,8 @@ def normalize_name(name):
     return name.replace('-', '_')
 
 
-def _is_space(char):
-    return char in _WHITESPACE
+def is_space(char):
+    return char in WHITESPACE
 
 
 def is_printable_ascii(char):
@@ -107,7 +107,7 @@ def describe_character(char):
     return '"%s"' % char
 
 
-def _next_arg(text, pos):
+def next_arg(text, pos):
     """Split one argument off text at pos (not whitespace); return (Param, next pos).
 
     A transcription of lib/cmdline.c next_arg().
@@ -123,7 +123,7 @@ def _next_arg(text, pos):
     equals = -1
     while end < len(text):
         char = text[end]
-        if _is_space(char) and not in_quote:
+        if is_space(char) and not in_quote:
             break
         # The kernel records the first '=' unless it is the first character
         # (equals == 0 means "none" there).
@@ -148,7 +148,7 @@ def _next_arg(text, pos):
                 value = value[:-1]
         elif strip_last:
             value = value[:-1]
-    while end < len(text) and _is_space(text[end]):
+    while end < len(text) and is_space(text[end]):
         end += 1
     return Param(name, value, raw), end
 
@@ -159,10 +159,10 @@ def parse(text):
     init_args = []
     target = params
     pos = 0
-    while pos < len(text) and _is_space(text[pos]):
+    while pos < len(text) and is_space(text[pos]):
         pos += 1
     while pos < len(text):
-        param, pos = _next_arg(text, pos)
+        param, pos = next_arg(text, pos)
         if target is params and param.value is None and param.name == INIT_SEPARATOR:
             target = init_args
             continue
@@ -170,104 +170,8 @@ def parse(text):
     return Cmdline(tuple(params), tuple(init_args))
 
 
-def _spans(text):
-    """(start, end, Param) of every argument of text, "--" and the init arguments included."""
-    spans = []
-    pos = 0
-    while pos < len(text) and _is_space(text[pos]):
-        pos += 1
-    while pos < len(text):
-        param, after = _next_arg(text, pos)
-        spans.append((pos, pos + len(param.raw), param))
-        pos = after
-    return spans
-
-
-def _is_separator(param):
-    return param.value is None and param.name == INIT_SEPARATOR
-
-
-def _param_count(spans):
-    """How many of spans are kernel parameters (the arguments before the first "--")."""
-    for index, (_start, _end, param) in enumerate(spans):
-        if _is_separator(param):
-            return index
-    return len(spans)
-
-
-def _cut(text, spans, index):
-    """text without argument index and one run of whitespace next to it (before it, or after the first)."""
-    start, end, _param = spans[index]
-    if index > 0:
-        return text[:spans[index - 1][1]] + text[end:]
-    following = spans[1][0] if len(spans) > 1 else end
-    return text[:start] + text[following:]
-
-
-def _insert(text, word):
-    """text with word added after the last kernel parameter (before "--", or before the trailing whitespace)."""
-    spans = _spans(text)
-    count = _param_count(spans)
-    if count:
-        start, end, param = spans[count - 1]
-        if param.raw.count('"') % 2:
-            closed = _close_quote(param)
-            text, end = text[:start] + closed + text[end:], start + len(closed)
-        return text[:end] + ' ' + word + text[end:]
-    if spans:
-        return text[:spans[0][0]] + word + ' ' + text[spans[0][0]:]
-    end = len(text.rstrip(_WHITESPACE))
-    return text[:end] + word + text[end:]
-
-
-def _first_match(text, name, value=ANY, skip=0):
-    """(spans, index): the spans of text and the index of the occurrence of name (with value) after the first skip
-    ones among the kernel parameters, or None."""
-    spans = _spans(text)
-    found = [index for index in range(_param_count(spans)) if _matches(spans[index][2], name, value)]
-    return spans, (found[skip] if len(found) > skip else None)
-
-
-def _cut_matches(text, name, value=ANY, keep=0):
-    """text without the occurrences of name (with value) after the first keep ones."""
-    spans, index = _first_match(text, name, value, keep)
-    while index is not None:
-        text = _cut(text, spans, index)
-        spans, index = _first_match(text, name, value, keep)
-    return text
-
-
-def _edit_one(text, change):
-    if is_satisfied(parse(text), change):
-        return text
-    if not change.present:
-        return _cut_matches(text, change.name, change.value)
-    spans, index = _first_match(text, change.name)
-    if index is None:
-        return _insert(text, render_param(Param(change.name, change.value)))
-    start, end, param = spans[index]
-    text = text[:start] + render_param(Param(param.name, change.value)) + text[end:]
-    return _cut_matches(text, change.name, keep=1)
-
-
-def edit_text(text, changes):
-    """text with changes applied where the parameters stand, every other byte kept as it was.
-
-    The result reads as apply_changes() on parse(text): a parameter is replaced
-    in place of its first occurrence, removed with the whitespace before it,
-    and added after the last parameter. Raises ValueError when that cannot be
-    done (an unclosed quote that cannot be closed).
-    """
-    edited = text
-    for change in changes:
-        edited = _edit_one(edited, change)
-    if parse(edited) != apply_changes(parse(text), changes):
-        raise ValueError('editing %r in place did not give the requested parameters: fix its quoting first' % text)
-    return edited
-
-
 def _has_space(text):
-    return any(_is_space(char) for char in text)
+    return any(is_space(char) for char in text)
 
 
 def render_param(param):
@@ -297,12 +201,12 @@ def render(cmdline):
     for index, param in enumerate(args):
         word = render_param(param)
         if word.count('"') % 2 and index < len(args) - 1:
-            word = _close_quote(param)
+            word = close_quote(param)
         words.append(word)
     return ' '.join(words)
 
 
-def _close_quote(param):
+def close_quote(param):
     """Text for an argument read with an unclosed quote, safe to follow with more.
 
     An unclosed quote only ends at the end of the text: anywhere else it would
@@ -316,7 +220,7 @@ def _close_quote(param):
     return word
 
 
-def _matches(param, name, value=ANY):
+def matches(param, name, value=ANY):
     if normalize_name(param.name) != normalize_name(name):
         return False
     return value is ANY or param.value == value
@@ -324,7 +228,7 @@ def _matches(param, name, value=ANY):
 
 def values(cmdline, name):
     """Every value given to name, in order (None for bare flag occurrences)."""
-    return [param.value for param in cmdline.params if _matches(param, name)]
+    return [param.value for param in cmdline.params if matches(param, name)]
 
 
 def get(cmdline, name, default=None):
@@ -340,7 +244,7 @@ def get(cmdline, name, default=None):
 
 def has(cmdline, name, value=ANY):
     """Whether name occurs (with this value, if one is given; None means a bare flag)."""
-    return any(_matches(param, name, value) for param in cmdline.params)
+    return any(matches(param, name, value) for param in cmdline.params)
 
 
 def set_param(cmdline, name, value):
@@ -348,7 +252,7 @@ def set_param(cmdline, name, value):
     params = []
     placed = False
     for param in cmdline.params:
-        if not _matches(param, name):
+        if not matches(param, name):
             params.append(param)
         elif not placed:
             params.append(Param(param.name, value))
@@ -360,7 +264,7 @@ def set_param(cmdline, name, value):
 
 def remove_param(cmdline, name, value=ANY):
     """Drop every occurrence of name (only those with this value when one is given)."""
-    params = tuple(param for param in cmdline.params if not _matches(param, name, value))
+    params = tuple(param for param in cmdline.params if not matches(param, name, value))
     return Cmdline(params, cmdline.init_args)
 
 

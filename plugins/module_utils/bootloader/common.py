@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline, cmdline_text
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import failure_to_start
 
 # Host paths of the boot configuration (Host.path() puts them below the root).
@@ -71,7 +71,7 @@ def validate_changes(changes):
 def edited_file(path, text, changes):
     """The FileChange that applies changes to the shared file path in place, or None when it already has them."""
     try:
-        after = kcmdline.edit_text(text, changes)
+        after = cmdline_text.edit_text(text, changes)
     except ValueError as error:
         raise BootloaderError('cannot edit %s: %s' % (path, error))
     return None if after == text else FileChange(path, text, after)

@@ -12,7 +12,7 @@ import glob
 import os
 import re
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline
+from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as kcmdline, cmdline_text
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.common import (
     BLS_ENTRY_DIRS, KERNEL_CMDLINE, FileChange, Plan, edited_file, read_text, validate_changes)
 from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.transaction import apply_plan
@@ -101,7 +101,7 @@ def edit_bls_options(text, changes):
         return replace_bls_options(text, kcmdline.render(kcmdline.apply_changes(bls_options(text), changes)))
     line = lines[found[0]]
     prefix = re.match(r'\s*options\s*', line).group(0)
-    value = kcmdline.edit_text(line[len(prefix):], changes)
+    value = cmdline_text.edit_text(line[len(prefix):], changes)
     if value and not prefix[-1].isspace():
         prefix += ' '
     lines[found[0]] = prefix + value
