@@ -14,16 +14,9 @@ from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow im
 
 display = Display()
 
-# The stage options (doc fragment luo.liveupdate.kexec_stage) go to kexec_load as given: raw, so that it refuses a
-# YAML boolean or number instead of getting it turned into a string here.
+# The stage options go to kexec_load as given, with kexec_load's own types.
 ARGUMENT_SPEC = dict(
-    kernel=dict(type='path'),
-    initrd=dict(type='path'),
-    cmdline=dict(type='raw'),
-    reuse_cmdline=dict(type='bool'),
-    append=dict(type='list', elements='raw', default=[]),
-    remove=dict(type='list', elements='raw', default=[]),
-    force=dict(type='bool', default=False),
+    kexec.STAGE_OPTIONS,
     verify_units=dict(type='list', elements='str', default=[]),
     test_command=dict(type='str'),
     reboot_timeout=dict(type='int', default=600),

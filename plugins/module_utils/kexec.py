@@ -34,6 +34,17 @@ BOOT_DIR = '/boot'
 BLS_KERNEL_NAME = 'linux'
 BLS_INITRD_NAME = 'initrd'
 _IMAGE_NAME = re.compile(r'^(?:vmlinuz|vmlinux|bzImage|Image)-(.+)$')
+# What to stage (doc fragment luo.liveupdate.kexec_stage): kexec_load's options, which live_update passes on as
+# given. cmdline, append and remove are raw so that a YAML boolean or number is refused, not turned into a string.
+STAGE_OPTIONS = dict(
+    kernel=dict(type='path'),
+    initrd=dict(type='path'),
+    cmdline=dict(type='raw'),
+    reuse_cmdline=dict(type='bool'),
+    append=dict(type='list', elements='raw', default=[]),
+    remove=dict(type='list', elements='raw', default=[]),
+    force=dict(type='bool', default=False),
+)
 UNKNOWN_STAGED = 'a kernel staged without a record of this module (loaded by something else)'
 
 

@@ -338,13 +338,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', choices=['loaded', 'unloaded'], default='loaded'),
-            kernel=dict(type='path'),
-            initrd=dict(type='path'),
-            cmdline=dict(type='raw'),
-            reuse_cmdline=dict(type='bool'),
-            append=dict(type='list', elements='raw', default=[]),
-            remove=dict(type='list', elements='raw', default=[]),
-            force=dict(type='bool', default=False),
+            **kexec.STAGE_OPTIONS
         ),
         required_if=[('state', 'loaded', ('kernel',))],
         supports_check_mode=True,
