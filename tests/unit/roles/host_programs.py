@@ -65,9 +65,9 @@ def installed_files():
     qemu_guest takes luo_service.py from preserve's files (tasks/main.yml says so)."""
     files = {PROGRAM_DIR + '/luo-state': (PRESERVE / 'files' / 'luo-state', 0o755),
              PROGRAM_DIR + '/luo-qemu-guest': (QEMU_GUEST / 'files' / 'luo-qemu-guest', 0o755)}
-    for name in role_modules(PRESERVE, 'luo_preserve_library_modules'):
+    for name in role_modules(PRESERVE, '__luo_preserve_library_modules'):
         files[LIBRARY_DIR + '/' + name] = (PRESERVE / 'files' / 'luo-liveupdate' / name, 0o644)
-    for name in role_modules(QEMU_GUEST, 'luo_qemu_guest_library_modules'):
+    for name in role_modules(QEMU_GUEST, '__luo_qemu_guest_library_modules'):
         files[LIBRARY_DIR + '/' + name] = (QEMU_GUEST / 'files' / 'luo-liveupdate' / name, 0o644)
     return files
 
