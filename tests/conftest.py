@@ -71,3 +71,10 @@ def host_root(monkeypatch):
                             classmethod(lambda cls, module: cls(str(path), host_utils.module_runner(module))))
         return str(path)
     return use
+
+
+@pytest.fixture
+def no_stdlib_zstd(monkeypatch):
+    """Pretend Python has no compression.zstd (a no-op before Python 3.14)."""
+    from ansible_collections.luo.liveupdate.plugins.module_utils import decompress  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)

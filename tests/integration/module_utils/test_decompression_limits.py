@@ -1,6 +1,8 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Decompression bombs: a crafted kernel image or config is refused at the limit, with bounded memory."""
+"""Decompression bombs: a crafted kernel image or config is refused at the limit, with bounded memory.
+
+Every compression a kernel may use, so the zstd, lz4 and lzop tools too; each bomb takes seconds to build and read."""
 from __future__ import annotations
 
 import functools
@@ -14,6 +16,7 @@ import textwrap
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kconfig, kimage
+from ansible_collections.luo.liveupdate.tests.integration.requirements import DECOMPRESSOR_TOOLS, require_decompressor
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 MiB = 1 << 20
@@ -53,8 +56,8 @@ def inspect_in_child(path, no_stdlib_zstd=True):
 
 @pytest.mark.parametrize('method', METHODS)
 def test_a_kernel_payload_bomb_is_refused_at_the_limit_with_bounded_memory(tmp_path, method):
-    if method in kb.TOOLS and not kb.TOOLS[method]:
-        pytest.skip('the %s tool is not installed' % method)
+    if method in DECOMPRESSOR_TOOLS:
+        require_decompressor(method)
     path = kb.write(tmp_path / 'vmlinuz', kb.bzimage(kb.with_size(bomb(method), method, 0)))
     report = inspect_in_child(path)
     assert report['error'] == ('kernel image %s: its %s-compressed kernel decompresses to more than 256 MiB, more '
@@ -130,16 +133,15 @@ def test_a_huge_plain_config_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize('method', METHODS)
 def test_a_stream_longer_than_the_pieces_decompresses_whole(method, monkeypatch):
-    if method in kb.TOOLS and not kb.TOOLS[method]:
-        pytest.skip('the %s tool is not installed' % method)
+    if method in DECOMPRESSOR_TOOLS:
+        require_decompressor(method)
     monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
     data = kb.noise(MiB) * 9  # output in several pieces; the gzip input too
     assert decompress.decompress(kb.compress(data, method), method, **kb.RUN) == data
 
 
 def test_the_file_size_limit_of_this_process_is_back_after_a_refused_tool(monkeypatch):
-    if not kb.TOOLS['lz4']:
-        pytest.skip('the lz4 tool is not installed')
+    require_decompressor('lz4')
     before = decompress.resource.getrlimit(decompress.resource.RLIMIT_FSIZE)
     with pytest.raises(decompress.DecompressionLimit, match='decompresses to more than 1 MiB'):
         decompress.decompress(kb.bomb('lz4', 8 * MiB), 'lz4', limit=MiB, **kb.RUN)

@@ -21,6 +21,10 @@ import tempfile
 import threading
 import zlib
 
+import pytest
+
+from ansible_collections.luo.liveupdate.plugins.module_utils import kimage
+
 LAB_ABI = (b'kho-v4', b'luo-v5', b'memfd-v2')
 
 # Where each compressor comes from; the tool-based ones are None when absent.
@@ -224,3 +228,45 @@ def unreadable_file(data, name='vmlinuz-unreadable'):
             os.setegid(0)
     finally:
         shutil.rmtree(directory)
+
+
+# What inspect_image reports on the images built here, shared by the unit and integration tests.
+INSPECTED_ABI = {'kho': ['kho-v4'], 'luo': ['luo-v5'], 'memfd': ['memfd-v2']}
+UNKNOWN_ABI = {'kho': None, 'luo': None, 'memfd': None}
+NO_TOOLS = {'which': lambda name: None}
+MISSING_REASONS = {
+    'zstd': 'zstd payload: needs Python >= 3.14 or the zstd tool (apt-get install zstd)',
+    'lz4': 'lz4 payload: needs the lz4 tool (apt-get install lz4)',
+    'lzo': 'lzo payload: needs the lzop tool (apt-get install lzop)',
+}
+
+
+def body_with_config():
+    return kernel_body(config_text=CONFIG_TEXT)
+
+
+def config_file(path, text='CONFIG_LIVEUPDATE=y\n'):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def error_of(path, **kwargs):
+    """The message of the KernelImageError inspect_image raises on path."""
+    with pytest.raises(kimage.KernelImageError) as err:
+        kimage.inspect_image(str(path), **kwargs)
+    return str(err.value)
+
+
+def assert_bzimage_reads(tmp_path, method):
+    """A bzImage compressed with method: inspect_image reads all of it (format, release, ABI, embedded config)."""
+    path = write(tmp_path / 'vmlinuz', bzimage_of(body_with_config(), method))
+    image = kimage.inspect_image(path, root=str(tmp_path), **RUN)
+    assert image.format == 'bzImage'
+    assert image.compression == method
+    assert image.release == '7.9.1-test'
+    assert image.version == '7.9.1-test (builder@host) #1 SMP PREEMPT_DYNAMIC'
+    assert image.payload_readable is True and image.payload_reason is None
+    assert image.abi == INSPECTED_ABI
+    assert image.config['LIVEUPDATE'] == 'y' and image.config['LOCALVERSION'] == '-test'
+    assert image.config_source == '%s (embedded IKCONFIG)' % path

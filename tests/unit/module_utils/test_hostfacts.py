@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
 
 import pytest
 
@@ -18,12 +17,6 @@ LAB_ABI = {'kho': 'kho-v4', 'luo': 'luo-v5', 'memfd': 'memfd-v2'}
 PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
 
 
-def run(argv, text):
-    """The runner a module builds from run_command, made of subprocess."""
-    proc = subprocess.run(argv, capture_output=True, text=text, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 @pytest.fixture
 def root(tmp_path):
     return trees.ready_host(tmp_path / 'root')
@@ -31,7 +24,7 @@ def root(tmp_path):
 
 @pytest.fixture
 def host(root):
-    return Host(root, run)
+    return Host(root, trees.run_command)
 
 
 # --- KHO switched on ---
@@ -148,25 +141,6 @@ def test_running_kernel_image_that_is_not_a_kernel(host, root):
     assert kernel['payload_reason'].startswith('%s is not a kernel image: no bzImage header' % path)
 
 
-def test_running_kernel_payload_without_decompressor(host, root):
-    if not kb.TOOLS['lz4']:
-        pytest.skip('the lz4 tool is not installed')
-    trees.install_kernel(root, '7.2.13', method='lz4', config=False)
-    kernel = hostfacts.running_kernel(host)
-    # The tree has no lz4 tool: the host's own is not used.
-    assert kernel['abi'] is None
-    assert kernel['payload_reason'] == 'lz4 payload: needs the lz4 tool (apt-get install lz4)'
-
-
-def test_running_kernel_payload_with_the_roots_decompressor(host, root):
-    if not kb.TOOLS['lz4']:
-        pytest.skip('the lz4 tool is not installed')
-    trees.install_kernel(root, '7.2.13', method='lz4', config=False)
-    os.symlink(kb.TOOLS['lz4'], os.path.join(root, 'usr/bin/lz4'))
-    kernel = hostfacts.running_kernel(host)
-    assert (kernel['abi'], kernel['payload_reason']) == (LAB_ABI, None)
-
-
 # --- abi_of ---
 
 def test_abi_of_joins_several_strings_and_keeps_none():
@@ -233,19 +207,6 @@ def test_device_probe_with_unreadable_sysfs_entry(host, root):
     assert hostfacts.device_facts(host, True)['probe'] == {
         'path': '/dev/liveupdate', 'state': 'error', 'errno': None,
         'message': "%s holds 'garbage', not \"major:minor\"; is sysfs mounted at /sys?" % path}
-
-
-def test_device_node_without_driver(host, root):
-    if os.geteuid() != 0:
-        pytest.skip('mknod needs root')
-    trees.remove(root, '/dev/liveupdate')
-    try:
-        trees.make_node(root, 241, 0)  # 241:0 is reserved for local use: no driver answers it
-    except PermissionError:
-        pytest.skip('this system does not allow mknod')
-    facts = hostfacts.device_facts(host, True)
-    assert (facts['present'], facts['char_device'], facts['major_minor']) == (True, True, '241:0')
-    assert (facts['probe']['state'], facts['probe']['errno']) in (('not-a-device', 'ENXIO'), ('not-a-device', 'ENODEV'))
 
 
 # --- KHO ---

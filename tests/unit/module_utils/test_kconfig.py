@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kconfig, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import kconfig
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
-
-LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
 
 LUO_CONFIG = '''#
 # Linux/x86 7.2.13 Kernel Configuration
@@ -227,17 +224,3 @@ def test_luo_options_absent_are_n_and_page_options_only_when_present():
 ])
 def test_page_size(config, size):
     assert kconfig.page_size(config) == size
-
-
-# --- the real lab configs ---
-
-@pytest.mark.parametrize('release', ('7.2.13', '7.3.4'))
-def test_lab_config(release):
-    path = LAB_KERNELS / ('config-%s-luo' % release)
-    if not path.is_file():
-        pytest.skip('lab kernel config %s is not there' % path)
-    config = kconfig.read_config_file(str(path))
-    assert readiness.missing_options(config) == []
-    assert kconfig.page_size(config) == 4096
-    assert hostfacts.kho_switched_on({'kho': None}, config) is False
-    assert kconfig.luo_options(config)['KEXEC_HANDOVER_DEBUGFS'] == 'y'

@@ -3,111 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import gzip
 import os
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kimage, readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import decompress, kimage
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
+from ansible_collections.luo.liveupdate.tests.unit.module_utils.kimage_builders import (
+    NO_TOOLS, UNKNOWN_ABI, body_with_config, config_file, error_of)
 
-LAB_KERNELS = Path(__file__).resolve().parents[3].parent / 'shared' / 'lab' / 'kernels'
-LAB_ABI = {'kho': ['kho-v4'], 'luo': ['luo-v5'], 'memfd': ['memfd-v2']}
-UNKNOWN_ABI = {'kho': None, 'luo': None, 'memfd': None}
-NO_TOOLS = {'which': lambda name: None}
+# The compressions the standard library reads; those that need a tool are tested in
+# tests/integration/module_utils/test_kimage_tools.py.
 STDLIB_METHODS = ('gzip', 'xz', 'lzma', 'bzip2')
-TOOL_METHODS = ('zstd', 'lz4', 'lzo')
-MISSING_REASONS = {
-    'zstd': 'zstd payload: needs Python >= 3.14 or the zstd tool (apt-get install zstd)',
-    'lz4': 'lz4 payload: needs the lz4 tool (apt-get install lz4)',
-    'lzo': 'lzo payload: needs the lzop tool (apt-get install lzop)',
-}
-
-
-def needs_tool(method):
-    if method in TOOL_METHODS and not kb.TOOLS[method]:
-        pytest.skip('the %s tool is not installed' % method)
-
-
-@pytest.fixture
-def no_stdlib_zstd(monkeypatch):
-    """Pretend Python has no compression.zstd (a no-op before Python 3.14)."""
-    monkeypatch.setattr(decompress, '_STDLIB_ZSTD', None)
-
-
-def body_with_config():
-    return kb.kernel_body(config_text=kb.CONFIG_TEXT)
+LAB_ABI = kb.INSPECTED_ABI
 
 
 # --- compressed bzImages, one per compression ---
 
-@pytest.mark.parametrize('method', STDLIB_METHODS + TOOL_METHODS)
-def test_bzimage_each_compression(tmp_path, method, no_stdlib_zstd):
-    needs_tool(method)
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage_of(body_with_config(), method))
-    image = kimage.inspect_image(path, root=str(tmp_path), **kb.RUN)
-    assert image.format == 'bzImage'
-    assert image.compression == method
-    assert image.release == '7.9.1-test'
-    assert image.version == '7.9.1-test (builder@host) #1 SMP PREEMPT_DYNAMIC'
-    assert image.payload_readable is True and image.payload_reason is None
-    assert image.abi == LAB_ABI
-    assert image.config['LIVEUPDATE'] == 'y' and image.config['LOCALVERSION'] == '-test'
-    assert image.config_source == '%s (embedded IKCONFIG)' % path
-
-
-@pytest.mark.parametrize('method', TOOL_METHODS)
-def test_bzimage_without_decompressor_is_unknown(tmp_path, method, no_stdlib_zstd):
-    needs_tool(method)
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage_of(body_with_config(), method))
-    image = kimage.inspect_image(path, root=str(tmp_path), **NO_TOOLS)
-    assert image.payload_readable is False
-    assert image.payload_reason == MISSING_REASONS[method]
-    assert image.abi == UNKNOWN_ABI
-    assert image.config is None and image.config_source is None
-    # The header still tells the release and the compression.
-    assert (image.release, image.compression) == ('7.9.1-test', method)
+@pytest.mark.parametrize('method', STDLIB_METHODS)
+def test_bzimage_each_compression(tmp_path, method):
+    kb.assert_bzimage_reads(tmp_path, method)
 
 
 @pytest.mark.skipif(sys.version_info < (3, 14), reason='compression.zstd exists from Python 3.14 on')
 def test_bzimage_zstd_with_stdlib(tmp_path):
-    needs_tool('zstd')
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage_of(body_with_config(), 'zstd'))
+    body = body_with_config()
+    stream = decompress._STDLIB_ZSTD.compress(body)  # pylint: disable=protected-access
+    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage(kb.with_size(stream, 'zstd', len(body))))
     image = kimage.inspect_image(path, root=str(tmp_path), **NO_TOOLS)
     assert image.payload_readable is True
     assert image.abi == LAB_ABI
-
-
-def test_tool_gets_stream_without_size_trailer(tmp_path, no_stdlib_zstd):
-    needs_tool('zstd')
-    body = kb.kernel_body()
-    stream = kb.compress(body, 'zstd')
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage(kb.with_size(stream, 'zstd', len(body))))
-    calls = []
-
-    def run(argv):
-        with open(argv[-1], 'rb') as handle:  # zstd ... -o OUT IN
-            calls.append((argv[:5], handle.read()))
-        return kb.run_tool(argv)
-
-    image = kimage.inspect_image(path, run=run, which=lambda name: '/usr/bin/' + name if name == 'zstd' else None)
-    assert calls == [(['/usr/bin/zstd', '-d', '-q', '-f', '-o'], stream)]
-    assert image.abi == LAB_ABI
-
-
-def test_tool_that_cannot_run_leaves_payload_unknown(tmp_path, no_stdlib_zstd):
-    needs_tool('zstd')
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage_of(kb.kernel_body(), 'zstd'))
-    missing = str(tmp_path / 'no-such-zstd')
-    image = kimage.inspect_image(path, which=lambda name: missing, **kb.RUN)
-    assert image.payload_readable is False
-    assert image.payload_reason.startswith('zstd payload: %s could not run (' % missing)
-    assert image.payload_reason.endswith('needs Python >= 3.14 or the zstd tool (apt-get install zstd)')
-    assert image.abi == UNKNOWN_ABI
 
 
 def test_bzimage_release_from_banner_without_header_version(tmp_path):
@@ -193,14 +120,6 @@ def test_efi_zboot(tmp_path):
     assert image.abi == LAB_ABI
 
 
-def test_efi_zboot_without_decompressor(tmp_path, no_stdlib_zstd):
-    needs_tool('zstd')
-    path = kb.write(tmp_path / 'vmlinuz', kb.zboot_image(kb.compress(kb.kernel_body(), 'zstd')))
-    image = kimage.inspect_image(path, root=str(tmp_path), **NO_TOOLS)
-    assert (image.format, image.payload_readable, image.abi) == ('efi-zboot', False, UNKNOWN_ABI)
-    assert image.payload_reason == MISSING_REASONS['zstd']
-
-
 def test_efi_zboot_unknown_compression(tmp_path):
     path = kb.write(tmp_path / 'vmlinuz', kb.zboot_image(b'\xaa' * 32))
     image = kimage.inspect_image(path, root=str(tmp_path))
@@ -251,9 +170,8 @@ def test_embedded_config():
     assert kimage.embedded_config(b'IKCFG_ST but no gzip') is None
 
 
-@pytest.mark.parametrize('method', STDLIB_METHODS + TOOL_METHODS)
+@pytest.mark.parametrize('method', STDLIB_METHODS)
 def test_detect_compression(method):
-    needs_tool(method)
     assert decompress.detect_compression(kb.compress(b'hello' * 100, method)) == method
 
 
@@ -283,15 +201,6 @@ def test_decompress_damaged(method):
     assert str(err.value).startswith('the %s data is damaged (' % method)
 
 
-def test_decompress_tool_failure_names_tool(no_stdlib_zstd):
-    needs_tool('zstd')
-    stream = kb.compress(kb.noise(20000), 'zstd')
-    with pytest.raises(decompress.CompressedDataError) as err:
-        decompress.decompress(stream[:len(stream) // 2], 'zstd', **kb.RUN)
-    assert str(err.value).startswith('zstd failed with rc 1 (')
-    assert str(err.value).endswith('): the data is truncated or damaged')
-
-
 def test_decompress_tool_failure_without_message(no_stdlib_zstd):
     with pytest.raises(decompress.CompressedDataError) as err:
         decompress.decompress(b'\x28\xb5\x2f\xfd', 'zstd', run=lambda argv: (2, b'', b''), which=lambda name: '/bin/zstd')
@@ -311,12 +220,6 @@ def test_decompress_without_runner_runs_no_tool(no_stdlib_zstd):
 
 
 # --- config next to the image ---
-
-def config_file(path, text='CONFIG_LIVEUPDATE=y\n'):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return str(path)
-
 
 def test_config_with_same_suffix_as_lab_image(tmp_path):
     image_path = kb.write(tmp_path / 'vmlinuz-7.2.13-luo', kb.bzimage_of(kb.kernel_body(release='7.2.13'), 'gzip', version=None))
@@ -360,14 +263,6 @@ def test_embedded_config_wins_over_files(tmp_path):
     assert image.config_source.endswith('(embedded IKCONFIG)') and image.config['LIVEUPDATE'] == 'y'
 
 
-def test_config_file_used_when_payload_unreadable(tmp_path, no_stdlib_zstd):
-    needs_tool('zstd')
-    image_path = kb.write(tmp_path / 'vmlinuz-7.9.1-test', kb.bzimage_of(body_with_config(), 'zstd'))
-    source = config_file(tmp_path / 'config-7.9.1-test')
-    image = kimage.inspect_image(image_path, root=str(tmp_path), **NO_TOOLS)
-    assert (image.payload_readable, image.config_source, image.config) == (False, source, {'LIVEUPDATE': 'y'})
-
-
 def test_image_config_candidates_order_and_no_duplicates(tmp_path):
     boot = tmp_path / 'boot'
     assert kimage.image_config_candidates(str(boot / 'vmlinuz-7.2.13-luo'), '7.2.13', root=str(tmp_path)) == [
@@ -396,12 +291,6 @@ def test_bad_config_file_is_an_image_error(tmp_path):
 
 # --- errors ---
 
-def error_of(path, **kwargs):
-    with pytest.raises(kimage.KernelImageError) as err:
-        kimage.inspect_image(str(path), **kwargs)
-    return str(err.value)
-
-
 def test_missing_file(tmp_path):
     path = tmp_path / 'vmlinuz-nope'
     assert error_of(path) == ('kernel image %s does not exist; give the path of an existing image, for example /boot/vmlinuz-RELEASE' % path)
@@ -419,13 +308,6 @@ def test_not_a_regular_file():
 def test_path_through_a_file(tmp_path):
     path = os.path.join(kb.write(tmp_path / 'vmlinuz', b'x'), 'vmlinuz')
     assert error_of(path) == 'cannot read kernel image %s: Not a directory' % path
-
-
-def test_file_that_cannot_be_mapped():
-    path = '/sys/kernel/uevent_seqnum'
-    if not os.path.isfile(path):
-        pytest.skip('%s is not there' % path)
-    assert error_of(path).startswith('%s is not a kernel image: no bzImage header' % path)
 
 
 def test_unreadable_file():
@@ -456,13 +338,6 @@ def test_compressed_file_without_kernel(tmp_path):
     path = kb.write(tmp_path / 'notes.gz', gzip.compress(b'just text\n' * 50))
     assert error_of(path) == ('%s is a gzip-compressed file without a kernel inside (no arm64 Image magic, not an ELF vmlinux); '
                               'give a vmlinuz, bzImage, Image, Image.gz or vmlinux' % path)
-
-
-def test_compressed_file_without_decompressor(tmp_path, no_stdlib_zstd):
-    needs_tool('zstd')
-    path = kb.write(tmp_path / 'Image.zst', kb.compress(kb.arm64_image(kb.kernel_body()), 'zstd'))
-    assert error_of(path, **NO_TOOLS) == ('%s is a zstd-compressed file and cannot be opened here (%s), so whether it is a kernel is unknown'
-                                          % (path, MISSING_REASONS['zstd']))
 
 
 def test_truncated_compressed_file(tmp_path):
@@ -507,17 +382,6 @@ def test_payload_damaged(tmp_path):
     assert error_of(path).startswith('kernel image %s: its xz-compressed kernel does not decompress: the xz data is damaged (' % path)
 
 
-@pytest.mark.parametrize('method', ('zstd', 'lz4'))
-def test_payload_truncated_for_tool(tmp_path, method, no_stdlib_zstd):
-    needs_tool(method)
-    body = kb.kernel_body(extra=kb.noise(30000))
-    stream = kb.compress(body, method)
-    path = kb.write(tmp_path / 'vmlinuz', kb.bzimage(kb.with_size(stream[:len(stream) // 2], method, len(body))))
-    message = error_of(path, **kb.RUN)
-    assert message.startswith('kernel image %s: its %s-compressed kernel does not decompress: %s failed with rc ' % (path, method, method))
-    assert message.endswith(': the data is truncated or damaged; copy the image again from its package or build')
-
-
 def test_damaged_embedded_config(tmp_path):
     config = gzip.compress(b'CONFIG_A=y\n' * 100)
     body = kb.kernel_body(extra=b'IKCFG_ST' + config[:len(config) // 2] + b'\x00' * 8)
@@ -536,54 +400,3 @@ def test_zboot_header_cut_short(tmp_path):
     path = kb.write(tmp_path / 'vmlinuz', b'MZ\x00\x00zimg\x01\x02')
     assert error_of(path) == ('kernel image %s is truncated: the EFI zboot header is cut short; '
                               'copy the image again from its package or build' % path)
-
-
-# --- the real kernels ---
-
-def lab_kernel(name):
-    path = LAB_KERNELS / name
-    if not path.is_file():
-        pytest.skip('lab kernel %s is not there' % path)
-    return str(path)
-
-
-@pytest.mark.parametrize('release', ('7.2.13', '7.3.4'))
-def test_lab_kernel(release):
-    path = lab_kernel('vmlinuz-%s-luo' % release)
-    started = time.monotonic()
-    image = kimage.inspect_image(path)
-    elapsed = time.monotonic() - started
-    assert (image.format, image.release, image.compression) == ('bzImage', release, 'gzip')
-    assert image.version.startswith('%s (root@vm) #1 SMP PREEMPT_DYNAMIC ' % release)
-    assert image.payload_readable is True
-    assert image.abi == LAB_ABI
-    assert image.config_source == str(LAB_KERNELS / ('config-%s-luo' % release))
-    assert readiness.missing_options(image.config) == []
-    assert elapsed < 5, 'inspecting %s took %.1f s' % (path, elapsed)
-
-
-def stock_kernel():
-    cache = os.environ.get('LUO_LAB_CACHE') or os.path.expanduser('~/.cache/luo-liveupdate-lab')
-    found = sorted(glob.glob(os.path.join(cache, 'stock/usr/lib/modules/*/vmlinuz')) + glob.glob(os.path.join(cache, 'stock/boot/vmlinuz-*')))
-    if not found:
-        pytest.skip('no stock Debian kernel under %s/stock (lab/fetch-stock-kernel downloads it)' % cache)
-    return found[0]
-
-
-def test_stock_kernel_without_zstd_decompressor(no_stdlib_zstd):
-    image = kimage.inspect_image(stock_kernel(), **NO_TOOLS)
-    assert (image.format, image.compression, image.payload_readable) == ('bzImage', 'zstd', False)
-    assert image.payload_reason == MISSING_REASONS['zstd']
-    assert image.abi == UNKNOWN_ABI
-    assert image.release.endswith('-cloud-amd64')
-
-
-def test_stock_kernel_with_zstd_tool(no_stdlib_zstd):
-    needs_tool('zstd')
-    path = stock_kernel()
-    image = kimage.inspect_image(path, **kb.RUN)
-    assert (image.compression, image.payload_readable) == ('zstd', True)
-    assert image.abi == {'kho': [], 'luo': [], 'memfd': []}
-    assert image.config_source == os.path.join(os.path.dirname(path), 'config')
-    assert 'LIVEUPDATE' not in image.config
-    assert [option for option, _role in readiness.missing_options(image.config)] == ['KEXEC_HANDOVER', 'LIVEUPDATE', 'LIVEUPDATE_MEMFD']

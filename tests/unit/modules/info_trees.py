@@ -13,7 +13,11 @@ import os
 import shlex
 import shutil
 import stat
+import subprocess
 
+import pytest
+
+from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -185,3 +189,31 @@ def ready_host(root, release=RELEASE, cmdline=LUO_CMDLINE, arch='x86_64', uptime
     install_kexec(root)
     install_systemctl(root)
     return root
+
+
+def run_command(argv, text):
+    """The runner a module builds from run_command, made of subprocess."""
+    proc = subprocess.run(argv, capture_output=True, text=text, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# Fixtures of the info module tests (unit and integration).
+
+@pytest.fixture
+def root(tmp_path, host_root):
+    """A LUO-ready host tree the info module reads instead of this machine."""
+    return host_root(ready_host(tmp_path / 'root'))
+
+
+@pytest.fixture
+def check(run_module):
+    """check(**args) -> the module's result, in check mode (the module only reads)."""
+    def run(**args):
+        result = run_module(info.main, args, check_mode=True)
+        assert result['changed'] is False
+        return result
+    return run
+
+
+def ids(reasons):
+    return [item['id'] for item in reasons]
