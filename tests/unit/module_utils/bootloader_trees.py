@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline as c
-from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import grub_script
-from ansible_collections.luo.liveupdate.plugins.module_utils.cmdline import Change
+from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader import grub, grub_script
+from ansible_collections.luo.liveupdate.plugins.module_utils.cmdline import Change, Cmdline, Param
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import not_started
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'bootloader')
@@ -119,10 +119,6 @@ def pair(linux, default):
     return c.parse(linux), c.parse(default)
 
 
-GRUB_SCRIPT_CHECK = shutil.which('grub-script-check')
-needs_grub_script_check = pytest.mark.skipif(GRUB_SCRIPT_CHECK is None, reason='grub-script-check (Debian package grub-common) is not installed')
-
-
 # Values GRUB would rewrite if they stood unquoted in a linux line of grub.cfg.
 GRUB_SPECIAL_VALUES = ['7;echo', '$prefix', '${root}', 'a#b', '#x', 'file luo.c +p', '{x}', 'a|b', 'a&b', '<x>', '*', "[[", '!x', 'a(b)']
 
@@ -137,3 +133,68 @@ def grub_kernel_params(text):
 
 
 SHARED_CMDLINE = 'root=/dev/vda2  ro\tquiet\nrhgb   console=ttyS0,115200 \n'
+
+
+# What grub-script-check (GRUB 2.06) says of each text: True when it parses.
+GRUB_SCRIPT_VERDICTS = [
+    ('linux /v ro a=7;echo x\n', True),
+    ('linux /v ro #debug liveupdate=on\n', True),
+    ('menuentry x {\n linux /v ro a=bar\\\n}\n', True),
+    ('linux /v ro a=$prefix b=${prefix}/x c=$1 d=$? "e=$root" f=$# g=$@ h=$*\n', True),
+    ("linux /v ro x='file luo.c +p' y='$prefix' z='7;echo' w='a|b'\n", True),
+    ('linux /v ro in do time fi a]] ! a=(x) a=* a={x}\n', True),
+    ('linux /v ro a=$"x"\n', True),
+    ('linux /v a="x\\$y\\"z\\\\"\n', True),
+    ('linux /v a\\\nb\n', True),
+    ('if [ x = y ]; then\n linux /v\nfi\n', True),
+    ('linux /v ro ;\n', True),
+    ('linux /v ro bar\\', False),
+    ('linux /v ro a=\\\n', False),
+    ('linux /v ro a=b|c\n', False),
+    ('linux /v ro a&&b\n', False),
+    ('linux /v ro a||b\n', False),
+    ('linux /v ro a&b\n', False),
+    ('linux /v ro a<b\n', False),
+    ('linux /v ro a>b\n', False),
+    ('linux /v a=b;;\n', False),
+    ('linux /v ro [[ x\n', False),
+    ('linux /v ro ]]\n', False),
+    ('linux /v ro a=$-\n', False),
+    ('linux /v ro a=${-}\n', False),
+    ('linux /v ro a=x$\n', False),
+    ('linux /v ro a="$"\n', False),
+    ('linux /v ro a=${x\n', False),
+    ('linux /v ro a=$"x\n', False),
+    ("linux /v ro a='x\n", False),
+    ('linux /v ro a="x\n', False),
+    ('linux /v ro {\n', False),
+    ('linux /v {\n}\n', False),
+    ('}\n', False),
+    ('; linux /v\n', False),
+]
+
+
+def in_module_verdict(text):
+    try:
+        grub_script.grub_script_commands(text)
+    except grub_script.GrubScriptError:
+        return False
+    return True
+
+
+# grub.cfg as grub-mkconfig (GRUB 2.06) wrote it with the drop-in the grub backend renders.
+REAL_GRUB_CFG = os.path.join(FIXTURES, 'grub-mkconfig-2.06.cfg')
+
+
+def sourced_variable(path, variable='GRUB_CMDLINE_LINUX_DEFAULT'):
+    """The variable after sh sources path, as grub-mkconfig sources the drop-in."""
+    return subprocess.run(['/bin/sh', '-c', '. "$1"; printf %s "$' + variable + '"', 'sh', path],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def dropin_linux_line(tmp_path, value):
+    """The linux line of grub.cfg after grub-mkconfig sources a drop-in setting parameter x to value."""
+    text = grub.render_grub_dropin((c.empty(), c.empty()), (c.empty(), Cmdline((Param('x', value),), ())))
+    path = tmp_path / 'x.cfg'
+    path.write_text(text)
+    return 'linux /vmlinuz root=/dev/vda1 ro %s\n' % sourced_variable(str(path))

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
-import shutil
 import stat
-import tempfile
 
 import pytest
 
@@ -172,54 +169,3 @@ def test_probe_open_errors(tmp_path, monkeypatch, err, state):
     result = luo.probe_device('/dev/null', misc_dev_path=str(tmp_path / 'no-sysfs'))
     assert (result['state'], result['errno']) == (state, errno.errorcode[err])
     assert result['message'] == '/dev/null: ' + luo.explain(err)
-
-
-@pytest.fixture
-def device_nodes():
-    """A world-traversable directory for device nodes made with mknod (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip('mknod needs root')
-    directory = tempfile.mkdtemp(prefix='luo-nodes-')
-    os.chmod(directory, 0o755)
-    yield directory
-    shutil.rmtree(directory)
-
-
-def mknod(directory, name, major, minor, mode=0o600):
-    path = os.path.join(directory, name)
-    try:
-        os.mknod(path, mode | stat.S_IFCHR, os.makedev(major, minor))
-    except PermissionError:
-        pytest.skip('this system does not allow mknod')
-    return path
-
-
-def test_probe_node_without_driver(device_nodes):
-    # 241:0 is in the range reserved for local use: no driver answers it.
-    path = mknod(device_nodes, 'liveupdate', 241, 0)
-    result = luo.probe_device(path, misc_dev_path=os.path.join(device_nodes, 'no-sysfs'))
-    assert result['state'] == 'not-a-device'
-    assert result['errno'] in ('ENXIO', 'ENODEV')
-    assert 'no driver answers it' in result['message']
-
-
-def test_probe_permission_denied(device_nodes):
-    path = mknod(device_nodes, 'liveupdate', 1, 3, mode=0o600)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: drop to nobody, probe, report, leave without running pytest's cleanup
-        try:
-            os.close(read_fd)
-            os.setgid(65534)
-            os.setuid(65534)
-            result = luo.probe_device(path, misc_dev_path=os.path.join(device_nodes, 'no-sysfs'))
-            os.write(write_fd, json.dumps(result).encode())
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as handle:
-        output = handle.read()
-    os.waitpid(pid, 0)
-    result = json.loads(output)
-    assert (result['state'], result['errno']) == ('permission-denied', 'EACCES')
-    assert result['message'] == '%s: permission denied: /dev/liveupdate is mode 0600 root; run as root' % path

@@ -3,16 +3,4 @@
 """Fixtures for the tests of the host programs luo-state and luo-qemu-guest."""
 from __future__ import annotations
 
-import pytest
-
-from ansible_collections.luo.liveupdate.tests.unit.roles.host_programs import FakeManager
-
-
-@pytest.fixture
-def manager(tmp_path, monkeypatch):
-    """A FakeManager on tmp_path/notify, which NOTIFY_SOCKET names."""
-    address = str(tmp_path / 'notify')
-    fake = FakeManager(address)
-    monkeypatch.setenv('NOTIFY_SOCKET', address)
-    yield fake
-    fake.close()
+from ansible_collections.luo.liveupdate.tests.unit.roles.host_programs import manager  # noqa: F401  pylint: disable=unused-import

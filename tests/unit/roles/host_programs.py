@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 
+import pytest
 import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -144,3 +145,13 @@ class FakeManager:
         self.sock.close()
         for fd in list(self.store.values()) + self.held:
             os.close(fd)
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch):
+    """A FakeManager on tmp_path/notify, which NOTIFY_SOCKET names."""
+    address = str(tmp_path / 'notify')
+    fake = FakeManager(address)
+    monkeypatch.setenv('NOTIFY_SOCKET', address)
+    yield fake
+    fake.close()

@@ -1,32 +1,12 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The sandbox of luo-qemu-guest@NAME.service: the unit template, the per-guest drop-in rendered by Ansible's
-templar, and what this machine's systemd-analyze says about both (offline, in a scratch root)."""
+"""The sandbox of luo-qemu-guest@NAME.service: the unit template and the per-guest drop-in rendered by Ansible's
+templar. What systemd-analyze says about both: tests/integration/roles/test_qemu_guest_systemd_analyze.py."""
 from __future__ import annotations
 
-import pathlib
 import re
-import shutil
-import subprocess
 
-import pytest
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
-
-ROLE = pathlib.Path(__file__).resolve().parents[3] / 'roles' / 'qemu_guest'
-UNIT = ROLE / 'files' / 'luo-qemu-guest@.service'
-DROP_IN = ROLE / 'templates' / 'guest.conf.j2'
-MAX_EXPOSURE = 4.0
-GUEST = {'luo_qemu_guest_name': 'demo', 'luo_qemu_guest_fdstore_max': 4, 'luo_qemu_guest_start_timeout': 60,
-         'luo_qemu_guest_save_timeout': 60, 'luo_qemu_guest_user': 'luo-qemu', 'luo_qemu_guest_group': 'luo-qemu',
-         'luo_qemu_guest_accel': 'tcg', 'luo_qemu_guest_network': 'none', 'luo_qemu_guest_disks': [],
-         'luo_qemu_guest_kvm_group': ''}
-
-
-def render_drop_in(**changes):
-    variables = dict(GUEST, ansible_managed='managed')
-    variables.update(('luo_qemu_guest_' + key, value) for key, value in changes.items())
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(DROP_IN.read_text()))
+from ansible_collections.luo.liveupdate.tests.unit.roles.qemu_guest_unit_files import UNIT, render_drop_in
 
 
 def settings(text):
@@ -94,31 +74,3 @@ def test_drop_in_for_a_tap_device_opens_dev_net_tun_and_the_host_network():
 def test_drop_in_lets_the_guest_write_its_disk_images_only():
     drop_in = settings(render_drop_in(disks=[{'path': '/srv/g/a.qcow2', 'format': 'qcow2'}, {'path': '/srv/g/b.img'}]))
     assert drop_in['ReadWritePaths'] == ['/srv/g/a.qcow2 /srv/g/b.img']
-
-
-def offline_exposure(root, unit):
-    """systemd-analyze's overall exposure of unit under root (offline), or skip when it cannot tell."""
-    analyze = shutil.which('systemd-analyze')
-    if analyze is None:
-        pytest.skip('no systemd-analyze on this machine')
-    proc = subprocess.run([analyze, 'security', '--offline=true', '--root=%s' % root, '--no-pager', unit],
-                          capture_output=True, text=True, check=False)
-    found = re.search(r'Overall exposure level for %s: ([0-9.]+)' % re.escape(unit), proc.stdout)
-    if found is None:
-        pytest.skip('systemd-analyze security --offline did not rate %s: %s' % (unit, proc.stderr.strip()))
-    return float(found.group(1)), proc.stdout
-
-
-@pytest.mark.parametrize('changes', [
-    {},
-    {'accel': 'kvm', 'kvm_group': 'kvm'},
-    {'network': 'user', 'disks': [{'path': '/srv/g/a.qcow2'}]},
-    {'network': 'tap', 'accel': 'kvm', 'kvm_group': 'kvm'},
-], ids=['tcg', 'kvm', 'user-network-disk', 'kvm-tap'])
-def test_systemd_analyze_rates_the_guest_unit_safe_enough(tmp_path, changes):
-    units = tmp_path / 'etc' / 'systemd' / 'system'
-    (units / 'luo-qemu-guest@demo.service.d').mkdir(parents=True)
-    shutil.copy(UNIT, units / UNIT.name)
-    (units / 'luo-qemu-guest@demo.service.d' / '50-luo-qemu-guest.conf').write_text(render_drop_in(**changes))
-    exposure, report = offline_exposure(tmp_path, 'luo-qemu-guest@demo.service')
-    assert exposure <= MAX_EXPOSURE, report
