@@ -47,8 +47,9 @@ lab-deps:
 stock-kernel:
 	lab/fetch-stock-kernel >/dev/null
 
+# Every scenario, in two lanes (tools/molecule-all); SCENARIOS="lab live_update" runs only those.
 molecule: venv collection-link lab-deps
-	tools/molecule-all
+	tools/molecule-all $(SCENARIOS)
 
 # One run of each method at 64 MiB: proves the benchmark still works, measures nothing.
 bench-smoke: venv collection-link lab-deps
