@@ -11,7 +11,7 @@ import os
 import re
 import time
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import cmdline, kconfig, kexec, kimage, luo, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils import bootfacts, cmdline, kconfig, kexec, kimage, luo, systemd
 from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
 
 DEVICE = '/dev/liveupdate'
@@ -44,6 +44,7 @@ def gather(host, probe_device=False):
         'kexec': kexec_facts(host),
         'systemd': sysd,
         'kernels': installed_kernels(host),
+        'boot': bootfacts.gather(host),
     }
 
 

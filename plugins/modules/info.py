@@ -276,6 +276,41 @@ kernels:
   sample:
     - {release: 7.3.4, image: /boot/vmlinuz-7.3.4}
     - {release: 7.2.13, image: /boot/vmlinuz-7.2.13}
+boot:
+  description: How the host boots, and which boot configuration governs the next boot's command line.
+  returned: always
+  type: dict
+  contains:
+    firmware:
+      description: C(uefi) when the kernel was started by UEFI firmware (C(/sys/firmware/efi) exists), else C(bios).
+      type: str
+    secure_boot:
+      description: Whether the firmware enforces Secure Boot (the C(SecureBoot) EFI variable); null on BIOS or when unreadable.
+      type: bool
+    loader:
+      description:
+        - The boot loader's name and version as it told the firmware (the C(LoaderInfo) EFI variable, set by
+          systemd-boot), for example C(systemd-boot 262); null when no loader set it (GRUB does not) or on BIOS.
+      type: str
+    bootloader:
+      description:
+        - The backend M(luo.liveupdate.kernel_cmdline) picks with C(bootloader=auto) (C(grubby), C(kernel-install) or
+          C(grub)); null when none was found.
+      type: str
+    evidence:
+      description: What the backend was recognised by (files and executables found).
+      type: list
+      elements: str
+    error:
+      description: Why no backend was found, with what was looked for; null when one was.
+      type: str
+  sample:
+    firmware: uefi
+    secure_boot: false
+    loader: systemd-boot 262
+    bootloader: kernel-install
+    evidence: [boot entries in /boot/efi/loader/entries, /etc/kernel/cmdline exists]
+    error: null
 cautions:
   description: Conditions that do not block but may surprise, for example kernel lockdown (kexec then needs signed images).
   returned: always

@@ -52,7 +52,7 @@ def test_kho_without_config_needs_kho_on(config):
 
 def test_gather_ready_host(host, root):
     facts = hostfacts.gather(host)
-    assert sorted(facts) == ['cmdline', 'device', 'kernel', 'kernels', 'kexec', 'kho', 'systemd']
+    assert sorted(facts) == ['boot', 'cmdline', 'device', 'kernel', 'kernels', 'kexec', 'kho', 'systemd']
     assert facts['kernel'] == {
         'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
         'config': facts['kernel']['config'], 'config_error': None, 'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
