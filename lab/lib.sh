@@ -13,6 +13,9 @@ LAB_RELEASES=("$LAB_OLD_RELEASE" "$LAB_NEW_RELEASE")
 LAB_MIRROR=${LUO_LAB_MIRROR:-http://deb.debian.org/debian}
 LAB_KEYRING=${LUO_LAB_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 LAB_QEMU=${LUO_LAB_QEMU:-qemu-system-x86_64}
+# UEFI firmware of the efi-* variants (Debian's ovmf): code read-only, a copy of the variables per VM.
+LAB_OVMF_CODE=${LUO_LAB_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+LAB_OVMF_VARS=${LUO_LAB_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 
 lab_prog=$(basename "$0")
 
