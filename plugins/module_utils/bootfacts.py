@@ -14,7 +14,7 @@ from ansible_collections.luo.liveupdate.plugins.module_utils.bootloader.common i
 EFI_DIR = '/sys/firmware/efi'
 EFIVARS = '/sys/firmware/efi/efivars'
 SECURE_BOOT_VAR = 'SecureBoot-8be4df61-93ca-11d2-aa0d-e98c0ba1d65b'
-# Set by boot loaders that follow the Boot Loader Interface (systemd-boot), for example "systemd-boot 262".
+# Set by boot loaders that follow the Boot Loader Interface: "systemd-boot 262.1-1", "GRUB 2.14-4" (GRUB >= 2.12).
 LOADER_INFO_VAR = 'LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f'
 
 

@@ -289,8 +289,9 @@ boot:
       type: bool
     loader:
       description:
-        - The boot loader's name and version as it told the firmware (the C(LoaderInfo) EFI variable, set by
-          systemd-boot), for example C(systemd-boot 262); null when no loader set it (GRUB does not) or on BIOS.
+        - The boot loader's name and version as it told the firmware (the C(LoaderInfo) EFI variable of the Boot
+          Loader Interface, set by systemd-boot and by GRUB 2.12 and later), for example C(systemd-boot 262.1-1) or
+          C(GRUB 2.14-4); null when the loader set none, and on BIOS.
       type: str
     bootloader:
       description:
@@ -307,7 +308,7 @@ boot:
   sample:
     firmware: uefi
     secure_boot: false
-    loader: systemd-boot 262
+    loader: systemd-boot 262.1-1
     bootloader: kernel-install
     evidence: [boot entries in /boot/efi/loader/entries, /etc/kernel/cmdline exists]
     error: null

@@ -45,7 +45,7 @@ def test_uefi_systemd_boot(sdboot):
     assert facts['error'] is None
 
 
-def test_uefi_grub_sets_no_loader_info(debian):
+def test_uefi_grub_older_than_2_12_sets_no_loader_info(debian):
     efi_firmware(debian, **{bootfacts.SECURE_BOOT_VAR: b'\x01'})
     facts = bootfacts.gather(Host(debian, Runner()))
     assert (facts['firmware'], facts['secure_boot'], facts['loader'], facts['bootloader']) == ('uefi', True, None, 'grub')
@@ -78,3 +78,9 @@ def test_no_boot_configuration_says_what_was_looked_for(tmp_path):
     assert facts['bootloader'] is None and facts['evidence'] == []
     assert facts['error'].startswith('no supported boot configuration found under %s' % tmp_path)
     assert 'Set bootloader to grub, grubby or kernel-install' in facts['error']
+
+
+def test_uefi_grub_2_12_names_itself(debian):
+    efi_firmware(debian, **{bootfacts.LOADER_INFO_VAR: loader_info('GRUB 2.14-4')})
+    facts = bootfacts.gather(Host(debian, Runner()))
+    assert (facts['firmware'], facts['secure_boot'], facts['loader'], facts['bootloader']) == ('uefi', None, 'GRUB 2.14-4', 'grub')
