@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .methods import METHODS, Bench
+from .methods import METHODS, UEFI_METHODS, Bench
 from .report import check_well_formed, markdown, summarise, write_plots
 from .timeline import TimelineError
 from .vm import BenchError, Vm
@@ -30,7 +30,7 @@ def parse_args(argv):
     parser.add_argument('--sizes', help='demo state sizes in MiB, comma-separated, smallest first (default 64,256,1024; smoke 64)')
     parser.add_argument('--files', type=int, help='small files for the luo-state test (default 10000, smoke 1000)')
     parser.add_argument('--big-file-mib', type=int, help='size of the one big file for the luo-state test (default 256, smoke 16)')
-    parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy (default luo-bench)')
+    parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy, NAME-uefi for the UEFI one (default luo-bench)')
     parser.add_argument('--mem', type=int, default=3072, help='VM memory in MiB (default 3072: room for 1 GiB of state)')
     parser.add_argument('--out', help='results directory (default bench/results, smoke build/bench-smoke)')
     parser.add_argument('--report', metavar='JSON', help='no measurement: write the summary, the plots and latest.md again from a results file')
@@ -132,6 +132,27 @@ def measure(args, results, workdir, log):
         vm.destroy()
 
 
+def measure_uefi(args, results, workdir, log):
+    """The live update and the cold reboot again on a VM that boots through UEFI and GRUB-EFI, at the smallest size."""
+    name = args.vm + '-uefi'
+    log('booting VM %s (%d MiB, UEFI, GRUB-EFI) ...' % (name, args.mem))
+    vm = Vm.start(REPO, name, args.mem, 'efi-grub')
+    try:
+        bench = Bench(vm, REPO, workdir, log)
+        bench.enable_luo()
+        bench.setup()
+        results['vm_uefi'] = {'mem_mib': vm.info['mem_mib'], 'variant': vm.info['variant'], 'kernels': bench.kernels,
+                              'cmdline': vm.ssh('cat /proc/cmdline').strip()}
+        size = args.sizes[0]
+        bench.set_size(size)
+        for run in range(args.runs):
+            for method in rotate(sorted(UEFI_METHODS), run):
+                results['samples'].append(bench.measure(method, size, run))
+    finally:
+        log('destroying VM %s' % name)
+        vm.destroy()
+
+
 def write_results(args, results, log):
     """JSON, plots and markdown under args.out; after a full run, latest.md names it (no copies of its files)."""
     os.makedirs(args.out, exist_ok=True)
@@ -171,9 +192,10 @@ def main(argv=None):
     log = log_to(os.path.join(workdir, 'bench.log'))
     results = {'schema': 1, 'stamp': stamp, 'started': now.strftime('%Y-%m-%d %H:%M UTC'), 'smoke': args.smoke, 'runs': args.runs,
                'sizes_mib': args.sizes, 'luo_state_data': {'files': args.files, 'big_file_mib': args.big_file_mib},
-               'machine': machine_info(), 'vm': None, 'samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
+               'machine': machine_info(), 'vm': None, 'vm_uefi': None, 'samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
     try:
         measure(args, results, workdir, log)
+        measure_uefi(args, results, workdir, log)
     except (BenchError, TimelineError) as exc:
         results['error'] = str(exc)
         log('stopped: %s' % exc)

@@ -7,7 +7,9 @@
 - kexec_no_state: the same kexec, with the demo's FileDescriptorStorePreserve=no (runtime
   drop-in): LUO stays on, only the service state is not carried, so it is rebuilt;
 - cold_reboot: ansible.builtin.reboot through the firmware and GRUB, state lost and rebuilt;
-- disk_round_trip: the state written to disk, a cold reboot, read back and hashed at boot.
+- disk_round_trip: the state written to disk, a cold reboot, read back and hashed at boot;
+- live_update_uefi, cold_reboot_uefi: live_update and cold_reboot on a VM that boots through
+  UEFI firmware (OVMF) and GRUB-EFI, made ready with the luo.liveupdate.host role.
 Kexec targets alternate: always the installed LUO kernel that is not running.
 """
 from __future__ import annotations
@@ -52,6 +54,8 @@ ReadWritePaths=%s
 TimeoutSec=1800
 """ % KEEPER_DIR
 METHODS = ('live_update', 'raw_kexec', 'kexec_no_state', 'cold_reboot', 'disk_round_trip')
+# Measured on the UEFI VM, at the smallest size: the same steps as the BIOS methods they name.
+UEFI_METHODS = {'live_update_uefi': 'live_update', 'cold_reboot_uefi': 'cold_reboot'}
 RAW_POLL_S = 1.0
 
 
@@ -65,12 +69,13 @@ class Bench:
         self.log = log
         self.kernels = []
         self.plays = 0
-        self.inventory = os.path.join(workdir, 'inventory.json')
+        self.inventory = os.path.join(workdir, 'inventory-%s.json' % vm.name)
+        self.write_inventory()
 
     # --- setup -------------------------------------------------------------
 
     def setup(self):
-        """The guest helper, the read-back unit and the luo-state keeper in the VM; an inventory for Ansible."""
+        """The guest helper, the read-back unit and the luo-state keeper in the VM."""
         here = os.path.dirname(os.path.abspath(__file__))
         self.vm.put(os.path.join(here, 'guest.py'), GUEST_DIR + '/guest.py')
         self.vm.write('/etc/systemd/system/luo-bench-readback.service', READBACK_UNIT)
@@ -85,6 +90,9 @@ class Bench:
         self.kernels = sorted(name[len('vmlinuz-'):] for name in self.vm.ssh('ls /boot').split() if name.startswith('vmlinuz-'))
         if len(self.kernels) < 2:
             raise BenchError('VM %s has kernels %s in /boot: the lab disk needs both LUO kernels' % (self.vm.name, self.kernels))
+
+    def write_inventory(self):
+        """An inventory with the VM alone, for the playbooks."""
         info = self.vm.info
         host = {'ansible_host': info['address'], 'ansible_port': info['port'], 'ansible_user': info['user'],
                 'ansible_ssh_private_key_file': os.path.expanduser(info['identity_file']),
@@ -93,6 +101,14 @@ class Bench:
                 'ansible_python_interpreter': '/usr/bin/python3'}
         with open(self.inventory, 'w', encoding='utf-8') as handle:
             json.dump({'all': {'hosts': {self.vm.name: host}}}, handle)
+
+    def enable_luo(self):
+        """Make a VM that boots without the LUO parameters ready, as a user would: the host role, a cold reboot."""
+        self.log('VM %s: enabling LUO with the luo.liveupdate.host role (cold reboot)' % self.vm.name)
+        result, _wall = self.playbook('enable.yml', {})
+        if not result.get('ready'):
+            raise BenchError('VM %s is not ready for a live update after the host role: %s'
+                             % (self.vm.name, [reason.get('message') for reason in result.get('reasons', [])]))
 
     def set_size(self, mib):
         """Give the demo a new state of mib MiB: drop-in, fd store cleared, started again."""
@@ -120,7 +136,7 @@ class Bench:
             raise BenchError('before %s: the demo answers %r with %r bytes of state, expected %d MiB: look at `systemctl status %s` in VM %s'
                              % (method, before['demo_health'], before['demo_state_bytes'], size_mib, DEMO_UNIT, self.vm.name))
         self.log('run %d, %d MiB: %s from %s' % (run + 1, size_mib, method, before['release']))
-        extra = getattr(self, method)(before)
+        extra = getattr(self, UEFI_METHODS.get(method, method))(before)
         after = self.vm.snapshot()
         until = 'readback' if method == 'disk_round_trip' else 'demo'
         sample = {'method': method, 'size_mib': size_mib, 'run': run, 'kernel_from': before['release'],
@@ -196,8 +212,8 @@ class Bench:
     def playbook(self, name, extra_vars):
         """Run bench/playbooks/NAME on the VM; (the result its task saved, wall seconds)."""
         self.plays += 1
-        result_path = os.path.join(self.workdir, 'play-%03d-result.json' % self.plays)
-        log_path = os.path.join(self.workdir, 'play-%03d-%s.log' % (self.plays, name.split('.')[0]))
+        result_path = os.path.join(self.workdir, '%s-play-%03d-result.json' % (self.vm.name, self.plays))
+        log_path = os.path.join(self.workdir, '%s-play-%03d-%s.log' % (self.vm.name, self.plays, name.split('.')[0]))
         argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', self.inventory,
                 os.path.join(self.repo, 'bench', 'playbooks', name), '-e', json.dumps(dict(extra_vars, bench_result=result_path))]
         env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_NOCOLOR='1')
@@ -208,7 +224,7 @@ class Bench:
         if done.returncode != 0 or not os.path.exists(result_path):
             with open(log_path, encoding='utf-8') as log:
                 tail = log.read()[-3000:]
-            raise BenchError('ansible-playbook %s failed (rc %d), log %s:\n%s' % (name, done.returncode, log_path, tail))
+            raise BenchError('ansible-playbook %s failed (rc %d) or saved no result, log %s:\n%s' % (name, done.returncode, log_path, tail))
         with open(result_path, encoding='utf-8') as handle:
             return json.load(handle), wall
 

@@ -13,6 +13,8 @@ METHOD_LABELS = {
     'kexec_no_state': 'kexec, state not carried',
     'cold_reboot': 'cold reboot',
     'disk_round_trip': 'disk round trip',
+    'live_update_uefi': 'live update (action), UEFI',
+    'cold_reboot_uefi': 'cold reboot, UEFI',
 }
 PHASE_COLORS = {
     'dump': '#8c564b', 'stopping': '#1f77b4', 'exit': '#aec7e8', 'systemd_shutdown': '#9edae5', 'kexec': '#ff7f0e',
@@ -119,6 +121,9 @@ def targets(methods, sizes):
     elapsed = _median(methods, 'live_update', low, 'action_elapsed_s')
     raw = _median(methods, 'raw_kexec', low, 'raw_path_s')
     overhead = None if elapsed is None or raw is None else round(elapsed - raw, 3)
+    live_uefi = _median(methods, 'live_update_uefi', low, 'blackout_s')
+    uefi_ratio = _ratio(live_uefi, _median(methods, 'cold_reboot_uefi', low, 'blackout_s'))
+    uefi_kept, uefi_lost = _all(methods, 'live_update_uefi', low, 1), _all(methods, 'cold_reboot_uefi', low, 0)
     return {
         'live_update_vs_cold_reboot': {
             'ratio': ratio, 'live_update_state_kept': kept, 'cold_reboot_state_lost': lost,
@@ -139,6 +144,13 @@ def targets(methods, sizes):
             'seconds': overhead, 'action_elapsed_s': elapsed, 'raw_path_s': raw,
             'met': None if overhead is None else overhead <= 2.0,
             'target': 'live_update elapsed - raw kexec path <= 2 s per host'},
+        'uefi_live_update_vs_cold_reboot': {
+            'ratio': uefi_ratio, 'live_update_state_kept': uefi_kept, 'cold_reboot_state_lost': uefi_lost,
+            'met': None if uefi_ratio is None else uefi_ratio <= 1.0 and bool(uefi_kept) and bool(uefi_lost),
+            'target': 'UEFI: live update blackout <= cold reboot blackout, state kept vs lost (%d MiB)' % low},
+        'uefi_vs_bios': {
+            'ratio': _ratio(live_uefi, live),
+            'target': 'information: the live update blackout on UEFI against the same on BIOS'},
     }
 
 

@@ -30,8 +30,8 @@ class Vm:
         self.name = info['name']
 
     @classmethod
-    def start(cls, repo, name, mem):
-        done = subprocess.run([os.path.join(repo, 'lab', 'vm'), 'start', name, '--variant', 'luo', '--mem', str(mem)],
+    def start(cls, repo, name, mem, variant='luo'):
+        done = subprocess.run([os.path.join(repo, 'lab', 'vm'), 'start', name, '--variant', variant, '--mem', str(mem)],
                               stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BenchError('lab/vm start %s failed (rc %d): %s' % (name, done.returncode, done.stderr.strip()[-3000:]))

@@ -33,7 +33,9 @@ def full_samples():
                     sample('cold_reboot', 64, cold, False, run, reboot={'elapsed': cold + 5.0}),
                     sample('disk_round_trip', 64, cold + 2.0, True, run),
                     sample('live_update', 1024, live * 1.2, True, run, action=action),
-                    sample('disk_round_trip', 1024, cold + 30.0, True, run)]
+                    sample('disk_round_trip', 1024, cold + 30.0, True, run),
+                    sample('live_update_uefi', 64, live + 3.0, True, run, action=action),
+                    sample('cold_reboot_uefi', 64, cold + 6.0, False, run, reboot={'elapsed': cold + 11.0})]
     return samples
 
 
@@ -62,6 +64,9 @@ def test_targets_from_the_medians():
     assert found['disk_round_trip_growth']['met'] is True
     assert found['orchestration_overhead']['seconds'] == pytest.approx(41.0 - 39.5, abs=1e-3)
     assert found['orchestration_overhead']['met'] is True
+    assert found['uefi_live_update_vs_cold_reboot']['ratio'] == pytest.approx(34.0 / 47.0, abs=1e-3)
+    assert found['uefi_live_update_vs_cold_reboot']['met'] is True
+    assert found['uefi_vs_bios']['ratio'] == pytest.approx(34.0 / 31.0, abs=1e-3)
 
 
 def test_a_live_update_that_lost_the_state_misses_the_first_target():
@@ -70,6 +75,13 @@ def test_a_live_update_that_lost_the_state_misses_the_first_target():
     assert found['live_update_vs_cold_reboot']['met'] is False
     assert found['blackout_growth']['met'] is None
     assert found['blackout_growth']['ratio'] is None
+    assert found['uefi_live_update_vs_cold_reboot']['met'] is None
+    assert found['uefi_vs_bios']['ratio'] is None
+
+
+def test_a_uefi_live_update_that_lost_the_state_misses_its_target():
+    samples = [sample('live_update_uefi', 64, 10.0, False), sample('cold_reboot_uefi', 64, 40.0, False)]
+    assert report.summarise(samples, [], [64])['targets']['uefi_live_update_vs_cold_reboot']['met'] is False
 
 
 def results_of(samples, keeper, plots=()):
@@ -82,6 +94,8 @@ def results_of(samples, keeper, plots=()):
 def test_markdown_has_the_tables_and_the_verdicts():
     text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'x-')
     assert '| live update (action) | 31.0 (30.0-32.0) |' in text
+    assert '| live update (action), UEFI | 34.0 (33.0-35.0) |' in text
+    assert '| UEFI: live update blackout <= cold reboot blackout, state kept vs lost (64 MiB) | 0.72 | met |' in text
     assert '| 1024 | 37.2 (36.0-38.4) |' in text
     assert '| live update blackout grows <= 10% from 64 MiB to 1024 MiB | 1.20 | missed |' in text
     assert '![phases](x-phases.png)' in text
