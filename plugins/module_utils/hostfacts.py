@@ -60,6 +60,7 @@ def running_kernel(host):
     config_source, config = (host.host_view(found[0]), found[1]) if found else (None, None)
     facts = {
         'release': release,
+        'boot_id': host.read('/proc/sys/kernel/random/boot_id'),
         'arch': host.read('/proc/sys/kernel/arch') or os.uname().machine,
         'page_size': os.sysconf('SC_PAGE_SIZE'),
         'config_source': config_source,

@@ -112,6 +112,9 @@ kernel:
     release:
       description: C(uname -r).
       type: str
+    boot_id:
+      description: This boot's id (C(/proc/sys/kernel/random/boot_id)), new at every boot, a kexec too; null when unreadable.
+      type: str
     arch:
       description: C(uname -m).
       type: str

@@ -299,6 +299,17 @@ elapsed:
   description: Seconds the whole live update took, preflight to report.
   returned: on success
   type: float
+calls:
+  description:
+    - What the live update cost the host in round trips, per phase it reached (C(preflight), C(stage), C(kexec),
+      C(wait), C(boot), C(verify)) and in C(total), each as C(modules) (module runs) and C(commands) (shell
+      commands). Each attempt counts, also those retried while the host was away.
+  returned: always, also on failure
+  type: dict
+  sample: {"preflight": {"modules": 1, "commands": 4}, "stage": {"modules": 2, "commands": 0},
+           "kexec": {"modules": 0, "commands": 2}, "wait": {"modules": 0, "commands": 9},
+           "boot": {"modules": 0, "commands": 1}, "verify": {"modules": 2, "commands": 5},
+           "total": {"modules": 5, "commands": 21}}
 plan:
   description: In check mode, what would be staged, whether the lock would be refused, and what must be true afterwards.
   returned: in check mode

@@ -31,12 +31,42 @@ class ConnectionLost(Exception):
     """A module could not be run: the host was unreachable."""
 
 
+class CountedRemote:
+    """The remote, counting the modules and commands run on the host per phase: what the update costs each host."""
+
+    def __init__(self, remote, phase_of):
+        self._remote = remote
+        self._phase_of = phase_of
+        self.counts = {}
+
+    def _count(self, kind):
+        counts = self.counts.setdefault(self._phase_of(), {'modules': 0, 'commands': 0})
+        counts[kind] += 1
+
+    def module(self, name, args):
+        self._count('modules')
+        return self._remote.module(name, args)
+
+    def command(self, cmd):
+        self._count('commands')
+        return self._remote.command(cmd)
+
+    def summary(self):
+        """The counts per phase, in the order the phases ran, and their total."""
+        total = {'modules': sum(c['modules'] for c in self.counts.values()),
+                 'commands': sum(c['commands'] for c in self.counts.values())}
+        return dict(self.counts, total=total)
+
+    def __getattr__(self, name):
+        return getattr(self._remote, name)
+
+
 class HostCalls:
     """The host as the live update talks to it; ``phase`` names the step for messages, ``deadline`` (set at the
     kexec) bounds the retries."""
 
     def __init__(self, remote, params, log=None):
-        self.remote = remote
+        self.remote = CountedRemote(remote, lambda: self.phase)
         self.params = params
         self.log = log or (lambda message: None)
         self.phase = 'preflight'

@@ -84,6 +84,7 @@ class LiveUpdate(Preflight):
         except LiveUpdateFailed as exc:
             phase = self.phase
             self.release_lock()
+            self.result['calls'] = self.remote.summary()
             exc.result = dict(self.result, **exc.result)
             exc.result.setdefault('phase', phase)
             exc.result.setdefault('reason', exc.reason)
@@ -92,6 +93,7 @@ class LiveUpdate(Preflight):
             self.release_lock()
             raise
         self.release_lock()
+        self.result['calls'] = self.remote.summary()
         return self.result
 
     def steps(self):
@@ -285,9 +287,9 @@ class LiveUpdate(Preflight):
     def verify(self, before, units):
         """The new boot is the live update, on the target release, units back with the same fd store names."""
         self.phase = 'verify'
-        release = self.read('uname -r', 'read the release after the kexec')
-        self.result['kernel_after'] = release
         after = self.info({})
+        release = after['kernel']['release']
+        self.result['kernel_after'] = release
         handover = judge_handover(before, after)
         self.result.update(handover=handover, kexec_count=handover['kexec_count_after'])
         problems = [handover_problem(handover)]

@@ -49,7 +49,7 @@ class Preflight(HostCalls):
         witnesses = self.require_witnesses(info)
         before = {
             'target': target,
-            'boot_id': self.read(BOOT_ID, 'read the boot id'),
+            'boot_id': info['kernel'].get('boot_id') or self.read(BOOT_ID, 'read the boot id'),
             'release': info['kernel']['release'],
             'kexec_count': info['systemd'].get('kexec_count'),
             'kho_count': kho_count_of(info.get('kho') or {}),

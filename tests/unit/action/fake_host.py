@@ -163,7 +163,7 @@ class FakeHost:
                             'stray-tool)', 'fix': 'retry later, and never hold it open'})
         result = {
             'ready': not reasons, 'reasons': reasons,
-            'kernel': {'release': self.release},
+            'kernel': {'release': self.release, 'boot_id': self.boot_id},
             'kernels': [{'release': release, 'image': IMAGE_PREFIX + release} for release in self.installed],
             'kho': self.kho_facts(),
             'kexec': {'loaded': self.staged is not None},
@@ -217,8 +217,6 @@ class FakeHost:
             if self.kexeced:
                 self.new_boot_seen = True
             return 0, self.boot_id + '\n', ''
-        if cmd == 'uname -r':
-            return 0, self.release + '\n', ''
         if cmd == flow.SYSTEM_STATE:
             return (0, 'running\n', '') if self.booted() else (1, 'starting\n', '')
         if cmd.startswith('timeout ') and cmd.endswith('systemctl is-system-running --wait'):

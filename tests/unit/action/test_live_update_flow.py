@@ -42,6 +42,27 @@ def test_live_update_succeeds_and_reports():
     assert host.resets == 2  # one per failed poll while the host was away
 
 
+def test_the_result_counts_every_round_trip_to_the_host_per_phase():
+    host = FakeHost()
+    result, _messages = run(host)
+    calls_made = result['calls']
+    assert calls_made['total'] == {'modules': sum(1 for call in host.calls if call[0] == 'module'),
+                                   'commands': sum(1 for call in host.calls if call[0] == 'command')}
+    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'total']
+    assert calls_made['preflight']['modules'] == 2  # info with the target, then the lock
+    assert calls_made['wait']['modules'] == 0 and calls_made['wait']['commands'] == 3  # two failed polls, the answer
+    phases = {phase: counts for phase, counts in calls_made.items() if phase != 'total'}
+    assert sum(counts['modules'] + counts['commands'] for counts in phases.values()) == len(host.calls)
+
+
+def test_a_refused_update_counts_its_calls_too():
+    host = FakeHost(device_held=2)
+    with pytest.raises(LiveUpdateFailed) as failed:
+        run(host)
+    assert failed.value.result['calls'] == {'preflight': {'modules': 2, 'commands': 0},
+                                            'total': {'modules': 2, 'commands': 0}}
+
+
 def test_waits_for_systemd_to_finish_booting():
     host = FakeHost()
     result, _messages = run(host)
@@ -294,6 +315,11 @@ def test_fd_store_listing_that_is_no_json_is_refused_in_preflight():
 
 def test_read_failure_names_the_command():
     class Broken(FakeHost):
+        """info cannot read the boot id either, so the preflight reads it with a command."""
+        def info(self, args):
+            result = super().info(args)
+            return dict(result, kernel=dict(result['kernel'], boot_id=None))
+
         def answer(self, cmd):
             if cmd == flow.BOOT_ID:
                 return 1, '', 'Permission denied'

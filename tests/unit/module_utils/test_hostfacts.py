@@ -54,7 +54,7 @@ def test_gather_ready_host(host, root):
     facts = hostfacts.gather(host)
     assert sorted(facts) == ['boot', 'cmdline', 'device', 'kernel', 'kernels', 'kexec', 'kho', 'systemd']
     assert facts['kernel'] == {
-        'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
+        'release': '7.2.13', 'boot_id': trees.BOOT_ID, 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
         'config': facts['kernel']['config'], 'config_error': None, 'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
         'payload_reason': None}
     assert facts['kernel']['config']['LIVEUPDATE'] == 'y'
@@ -503,7 +503,7 @@ def test_public_trims_the_config(host):
     facts = hostfacts.gather(host)
     public = hostfacts.public(facts)
     assert public['kernel'] == {
-        'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
+        'release': '7.2.13', 'boot_id': trees.BOOT_ID, 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
         'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
         'options': {'KEXEC_FILE': 'y', 'KEXEC_HANDOVER': 'y', 'KEXEC_HANDOVER_ENABLE_DEFAULT': 'n',
                     'KEXEC_HANDOVER_DEBUGFS': 'y', 'LIVEUPDATE': 'y', 'LIVEUPDATE_MEMFD': 'y', 'MEMFD_CREATE': 'y',

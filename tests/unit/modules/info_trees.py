@@ -26,6 +26,7 @@ SYSTEMD_FIXTURES = os.path.join(os.path.dirname(HERE), 'module_utils', 'fixtures
 
 RELEASE = '7.2.13'
 TARGET_RELEASE = '7.3.4'
+BOOT_ID = '5f1c9a3e-2b7d-4e8a-9c61-0d4f3b2a1e90'
 LUO_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro console=ttyS0 liveupdate=on kho=on' % RELEASE
 PLAIN_CMDLINE = 'BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro console=ttyS0 quiet' % RELEASE
 LUO_ABI = kb.LAB_ABI
@@ -177,6 +178,7 @@ def ready_host(root, release=RELEASE, cmdline=LUO_CMDLINE, arch='x86_64', uptime
     """A host tree ready for a live update: LUO kernel booted with liveupdate=on kho=on, device, kexec, systemd 262."""
     root = str(root)
     write(root, '/proc/sys/kernel/osrelease', release + '\n')
+    write(root, '/proc/sys/kernel/random/boot_id', BOOT_ID + '\n')
     write(root, '/proc/sys/kernel/arch', arch + '\n')
     write(root, '/proc/cmdline', cmdline + '\n')
     write(root, '/proc/uptime', uptime + '\n')

@@ -36,7 +36,7 @@ def test_ready_host(root, check):
     result = check()
     assert result['ready'] is True and result['reasons'] == []
     assert result['kernel'] == {
-        'release': '7.2.13', 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
+        'release': '7.2.13', 'boot_id': trees.BOOT_ID, 'arch': 'x86_64', 'page_size': PAGE_SIZE, 'config_source': '/boot/config-7.2.13',
         'image': '/boot/vmlinuz-7.2.13', 'abi': LAB_ABI,
         'options': {'KEXEC_FILE': 'y', 'KEXEC_HANDOVER': 'y', 'KEXEC_HANDOVER_ENABLE_DEFAULT': 'n',
                     'KEXEC_HANDOVER_DEBUGFS': 'y', 'LIVEUPDATE': 'y', 'LIVEUPDATE_MEMFD': 'y', 'MEMFD_CREATE': 'y',
