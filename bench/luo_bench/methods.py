@@ -158,8 +158,9 @@ class Bench:
     def live_update(self, before):
         result, wall = self.playbook('live_update.yml', {'bench_kernel': self.other_kernel(before['release'])})
         self.vm.wait_back(before['boot_id'], DEMO_READY)
-        keep = ('blackout', 'elapsed', 'kernel_before', 'kernel_after', 'kexec_count', 'cmdline', 'test_command')
-        return {'action': {key: result.get(key) for key in keep}, 'playbook_wall_s': round(wall, 3)}
+        keep = ('blackout', 'elapsed', 'kernel_before', 'kernel_after', 'kexec_count', 'cmdline', 'test_command', 'calls')
+        return {'action': {key: result.get(key) for key in keep}, 'playbook_wall_s': round(wall, 3),
+                'ping_s': result.get('bench_ping_s')}
 
     def raw_kexec(self, before):
         """What the action automates, timed from the controller: stage, kexec, new boot id, demo active."""

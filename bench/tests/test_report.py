@@ -26,8 +26,9 @@ def keeper_sample(dataset, save, restore, run=0):
 def full_samples():
     samples = []
     for run, (live, cold) in enumerate(((30.0, 40.0), (32.0, 44.0), (31.0, 41.0))):
-        action = {'elapsed': live + 10.0, 'blackout': {'controller_s': live + 2.0, 'phases_ms': {'total': live * 1000}}}
-        samples += [sample('live_update', 64, live, True, run, action=action),
+        action = {'elapsed': live + 10.0, 'blackout': {'controller_s': live + 2.0, 'phases_ms': {'total': live * 1000}},
+                  'calls': {'total': {'modules': 5, 'commands': 20 + run}}}
+        samples += [sample('live_update', 64, live, True, run, action=action, ping_s=2.0 + run),
                     sample('raw_kexec', 64, live - 1.0, True, run, raw_path_s=live + 8.5, raw_to_boot_id_s=live),
                     sample('kexec_no_state', 64, live - 2.0, False, run),
                     sample('cold_reboot', 64, cold, False, run, reboot={'elapsed': cold + 5.0}),
@@ -67,6 +68,8 @@ def test_targets_from_the_medians():
     assert found['uefi_live_update_vs_cold_reboot']['ratio'] == pytest.approx(34.0 / 47.0, abs=1e-3)
     assert found['uefi_live_update_vs_cold_reboot']['met'] is True
     assert found['uefi_vs_bios']['ratio'] == pytest.approx(34.0 / 31.0, abs=1e-3)
+    assert found['action_work_vs_ping']['ratio'] == pytest.approx(8.0 / 3.0, abs=1e-3)
+    assert found['action_work_vs_ping']['met'] is True
 
 
 def test_a_live_update_that_lost_the_state_misses_the_first_target():
@@ -76,6 +79,7 @@ def test_a_live_update_that_lost_the_state_misses_the_first_target():
     assert found['blackout_growth']['met'] is None
     assert found['blackout_growth']['ratio'] is None
     assert found['uefi_live_update_vs_cold_reboot']['met'] is None
+    assert found['action_work_vs_ping']['met'] is None
     assert found['uefi_vs_bios']['ratio'] is None
 
 
@@ -95,6 +99,9 @@ def test_markdown_has_the_tables_and_the_verdicts():
     text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'x-')
     assert '| live update (action) | 31.0 (30.0-32.0) |' in text
     assert '| live update (action), UEFI | 34.0 (33.0-35.0) |' in text
+    assert '| one `ansible.builtin.ping` round trip to the same host, just before | 3.0 (2.0-4.0) |' in text
+    assert '| shell commands on the host during the live update (`calls.total.commands`) | 21.0 (20.0-22.0) |' in text
+    assert "| the action's own work (elapsed - blackout.controller_s) <= 3 x one ansible.builtin.ping round trip | 2.67 | met |" in text
     assert '| UEFI: live update blackout <= cold reboot blackout, state kept vs lost (64 MiB) | 0.72 | met |' in text
     assert '| 1024 | 37.2 (36.0-38.4) |' in text
     assert '| live update blackout grows <= 10% from 64 MiB to 1024 MiB | 1.20 | missed |' in text
