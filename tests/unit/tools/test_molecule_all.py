@@ -1,0 +1,138 @@
+# Copyright (c) 2026 luo.liveupdate contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""tools/molecule-all's own logic: lanes planned longest first, disks before lanes, failures reported whole.
+
+The script runs for real on a copy of the repository layout whose lab scripts and molecule are small
+stand-ins that record what they were asked and fail on demand: what the lab really does is tested by
+the scenarios themselves.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+
+ROOTFS = """#!/bin/bash
+echo rootfs >> "$REPO_LOG"
+[ -z "$FAIL_ROOTFS" ] || { echo "debootstrap failed" >&2; exit 1; }
+echo /cache/rootfs
+"""
+DISK = """#!/bin/bash
+echo "disk $1" >> "$REPO_LOG"
+[ "$1" != "$FAIL_DISK" ] || { echo "first boot of $1 failed" >&2; exit 1; }
+echo "/cache/$1.img"
+"""
+MOLECULE = """#!/bin/bash
+# molecule test -s NAME
+name=$3
+echo "molecule $name" >> "$REPO_LOG"
+echo "output of $name"
+if [ "$name" = "$FAIL_SCENARIO" ]; then
+  mkdir -p "build/lab-logs/$name/vm1"
+  printf 'kernel panic in %s\\n' "$name" > "build/lab-logs/$name/vm1/serial.log"
+  exit 2
+fi
+"""
+
+
+def executable(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / 'repo'
+    (root / 'tools').mkdir(parents=True)
+    shutil.copy(os.path.join(REPO, 'tools', 'molecule-all'), str(root / 'tools' / 'molecule-all'))
+    executable(str(root / 'lab' / 'rootfs'), ROOTFS)
+    executable(str(root / 'lab' / 'disk'), DISK)
+    executable(str(root / '.venv' / 'bin' / 'molecule'), MOLECULE)
+    for name, variants in (('faults', ['luo', 'luo']), ('rollout', ['plain', 'plain']), ('uefi', ['efi-grub', 'efi-sdboot']),
+                           ('lab', ['luo']), ('_shared', [])):
+        (root / 'molecule' / name).mkdir(parents=True)
+        if variants:
+            platforms = ''.join('  - name: vm%d\n    variant: %s\n' % (i, v) for i, v in enumerate(variants))
+            (root / 'molecule' / name / 'molecule.yml').write_text('platforms:\n' + platforms)
+    return root
+
+
+def run(repo, *args, **env):
+    log = repo / 'calls.log'
+    environ = dict(os.environ, REPO_LOG=str(log), FAIL_ROOTFS='', FAIL_DISK='', FAIL_SCENARIO='')
+    environ.update(env)
+    done = subprocess.run([str(repo / 'tools' / 'molecule-all')] + list(args), cwd=str(repo), env=environ,
+                          capture_output=True, text=True, timeout=60, check=False)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done, calls
+
+
+def test_disks_first_then_every_scenario_in_two_lanes_longest_first(repo):
+    done, calls = run(repo)
+    assert done.returncode == 0, done.stderr
+    assert calls[0] == 'rootfs'
+    assert sorted(calls[1:5]) == ['disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
+    assert sorted(calls[5:]) == ['molecule faults', 'molecule lab', 'molecule rollout', 'molecule uefi']
+    assert 'molecule-all: lane 1: faults lab (about 1470s)' in done.stdout
+    assert 'molecule-all: lane 2: rollout uefi (about 1300s)' in done.stdout
+    assert '_shared' not in done.stdout
+    assert done.stdout.rstrip().endswith('molecule-all: 4 passed, 0 failed')
+
+
+def test_one_lane_runs_them_one_after_another(repo):
+    done, calls = run(repo, LUO_MOLECULE_LANES='1')
+    assert done.returncode == 0, done.stderr
+    assert [call for call in calls if call.startswith('molecule')] == [
+        'molecule faults', 'molecule rollout', 'molecule uefi', 'molecule lab']
+
+
+def test_a_failed_scenario_is_printed_whole_with_its_console_tails_and_the_others_still_run(repo):
+    done, calls = run(repo, FAIL_SCENARIO='rollout')
+    assert done.returncode == 1
+    assert 'molecule-all: === rollout (FAILED after' in done.stdout
+    assert 'output of rollout' in done.stdout
+    assert 'kernel panic in rollout' in done.stdout
+    assert 'molecule uefi' in calls and 'molecule lab' in calls
+    assert 'rollout FAILED' in done.stdout
+    assert 'molecule-all: failed scenarios: rollout' in done.stderr
+
+
+def test_a_disk_that_cannot_be_built_stops_before_any_scenario(repo):
+    done, calls = run(repo, FAIL_DISK='efi-sdboot')
+    assert done.returncode == 1
+    assert 'first boot of efi-sdboot failed' in done.stderr
+    assert 'cannot build the efi-sdboot lab disk' in done.stderr
+    assert not [call for call in calls if call.startswith('molecule')]
+
+
+def test_a_root_filesystem_that_cannot_be_built_stops_everything(repo):
+    done, calls = run(repo, FAIL_ROOTFS='1')
+    assert done.returncode == 1
+    assert "cannot build the lab's root filesystem" in done.stderr
+    assert calls == ['rootfs']
+
+
+def test_only_the_named_scenarios_and_their_disks(repo):
+    done, calls = run(repo, 'lab')
+    assert done.returncode == 0, done.stderr
+    assert calls == ['rootfs', 'disk luo', 'molecule lab']
+
+
+@pytest.mark.parametrize('args, env, says', [
+    (['nope'], {}, "no scenario 'nope' (molecule/nope/molecule.yml)"),
+    (['_shared'], {}, "no scenario '_shared'"),
+    ([], {'LUO_MOLECULE_LANES': 'two'}, "LUO_MOLECULE_LANES='two' is not a number from 1 to 9"),
+    ([], {'LUO_MOLECULE_LANES': '0'}, "LUO_MOLECULE_LANES='0' is not a number from 1 to 9"),
+])
+def test_bad_input_is_refused_before_anything_runs(repo, args, env, says):
+    done, calls = run(repo, *args, **env)
+    assert done.returncode == 2
+    assert says in done.stderr
+    assert calls == []
