@@ -127,6 +127,7 @@ def cmd_probe(_args):
         'demo_state_bytes': os.stat(memfd).st_size if memfd else None,
         'demo_health': health(),
         'demo_restored': read_text('/run/luo-demo/restored'),
+        'demo_state_at': float(read_text('/run/luo-demo/state_at') or 0) or None,
         'analyze_time': analyze_time(),
         'mark': float(read_text(MARK_FILE) or 0) or None,
         'dump': read_json(DUMP_JSON),

@@ -62,9 +62,12 @@ def carried_over(before, after):
 
 
 def compute(before, after, until='demo'):
-    """{'blackout_s', 'until_service_s', 'phases_s', 'start_from', 'mark_lag_s'} of the boot between the snapshots.
+    """{'blackout_s', 'until_service_s', 'until_state_s', 'phases_s', 'start_from', 'mark_lag_s'} of the boot
+    between the snapshots.
 
-    until='demo': the demo unit became active; until='readback': the state file was read back."""
+    until='demo': the demo unit became active; until='readback': the state file was read back.
+    until_state_s: until the demo held its state (fd received or state made, before the hash); None when
+    it did not say so in this boot."""
     if after['boot_id'] == before['boot_id']:
         raise TimelineError('the boot id did not change (%s): there was no reboot between the snapshots' % after['boot_id'])
     old_off, new_off = before['offset'], after['offset']
@@ -108,6 +111,8 @@ def compute(before, after, until='demo'):
         end = kernel_start + _need(_seconds_usec(demo.get('ActiveEnterTimestampMonotonic')), 'the demo ActiveEnterTimestampMonotonic')
     phases['userspace'] = service - kernel_start - userspace
     phases['service_start'] = end - service
+    held = after.get('demo_state_at') if until == 'demo' else None
+    result['until_state_s'] = round(held - new_off - start, 3) if held and held - new_off >= kernel_start else None
     result.update(blackout_s=end - start, until_service_s=service - start,
                   phases_s={name: round(phases[name], 3) for name in PHASES if name in phases})
     result['blackout_s'] = round(result['blackout_s'], 3)

@@ -11,10 +11,11 @@ from luo_bench import report
 from luo_bench.__main__ import main, parse_args, plan, rotate
 
 
-def sample(method, size, blackout, kept, run=0, **extra):
+def sample(method, size, blackout, kept, run=0, until_state=None, **extra):
     phases = {'stopping': 1.0, 'kexec': 0.5, 'kernel': 2.0, 'userspace': blackout - 4.5, 'service_start': 1.0}
     return dict({'method': method, 'size_mib': size, 'run': run, 'state_kept': kept,
-                 'timeline': {'blackout_s': blackout, 'until_service_s': blackout - 1.0, 'phases_s': phases, 'mark_lag_s': None}},
+                 'timeline': {'blackout_s': blackout, 'until_service_s': blackout - 1.0, 'until_state_s': until_state,
+                              'phases_s': phases, 'mark_lag_s': None}},
                 **extra)
 
 
@@ -28,12 +29,12 @@ def full_samples():
     for run, (live, cold) in enumerate(((30.0, 40.0), (32.0, 44.0), (31.0, 41.0))):
         action = {'elapsed': live + 10.0, 'blackout': {'controller_s': live + 2.0, 'phases_ms': {'total': live * 1000}},
                   'calls': {'total': {'modules': 5, 'commands': 20 + run}}}
-        samples += [sample('live_update', 64, live, True, run, action=action, ping_s=2.0 + run),
+        samples += [sample('live_update', 64, live, True, run, action=action, ping_s=2.0 + run, until_state=live - 0.9),
                     sample('raw_kexec', 64, live - 1.0, True, run, raw_path_s=live + 8.5, raw_to_boot_id_s=live),
                     sample('kexec_no_state', 64, live - 2.0, False, run),
                     sample('cold_reboot', 64, cold, False, run, reboot={'elapsed': cold + 5.0}),
                     sample('disk_round_trip', 64, cold + 2.0, True, run),
-                    sample('live_update', 1024, live * 1.2, True, run, action=action),
+                    sample('live_update', 1024, live * 1.2, True, run, action=action, until_state=live - 0.7),
                     sample('disk_round_trip', 1024, cold + 30.0, True, run),
                     sample('live_update_uefi', 64, live + 3.0, True, run, action=action),
                     sample('cold_reboot_uefi', 64, cold + 6.0, False, run, reboot={'elapsed': cold + 11.0})]
@@ -70,6 +71,7 @@ def test_targets_from_the_medians():
     assert found['uefi_vs_bios']['ratio'] == pytest.approx(34.0 / 31.0, abs=1e-3)
     assert found['action_work_vs_ping']['ratio'] == pytest.approx(8.0 / 3.0, abs=1e-3)
     assert found['action_work_vs_ping']['met'] is True
+    assert found['state_growth']['ratio'] == pytest.approx(30.3 / 30.1, abs=1e-3)
 
 
 def test_a_live_update_that_lost_the_state_misses_the_first_target():
@@ -99,6 +101,8 @@ def test_markdown_has_the_tables_and_the_verdicts():
     text = report.markdown(results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)], ['phases']), 'x-')
     assert '| live update (action) | 31.0 (30.0-32.0) |' in text
     assert '| live update (action), UEFI | 34.0 (33.0-35.0) |' in text
+    assert '| live update (action) | 31.0 (30.0-32.0) | 30.0 (29.0-31.0) | 30.1 (29.1-31.1) | 3/3 |' in text
+    assert '| 1024 | 37.2 (36.0-38.4) | 36.2 (35.0-37.4) | 30.3 (29.3-31.3) |' in text
     assert '| one `ansible.builtin.ping` round trip to the same host, just before | 3.0 (2.0-4.0) |' in text
     assert '| shell commands on the host during the live update (`calls.total.commands`) | 21.0 (20.0-22.0) |' in text
     assert "| the action's own work (elapsed - blackout.controller_s) <= 3 x one ansible.builtin.ping round trip | 2.67 | met |" in text

@@ -56,6 +56,24 @@ def test_live_update_phases_add_up_on_the_controller_clock():
     assert line['until_service_s'] == pytest.approx(25.0, abs=1e-3)
     assert line['mark_lag_s'] == pytest.approx(0.2, abs=1e-3)
     assert sum(line['phases_s'].values()) == pytest.approx(line['blackout_s'], abs=1e-2)
+    assert line['until_state_s'] is None  # the demo did not say when it held its state
+
+
+def test_until_the_demo_held_its_state_on_the_new_boot_clock():
+    before = before_snapshot(offset=-0.5, kexec_count='2')
+    # The demo held its state 1.5 s after it started (T0 + 5 + 20 + 1.5 on the controller's clock).
+    after = after_snapshot(T0 + 5.0, offset=-1.5, kexec_count='3', manager=shutdown_marks(-0.5),
+                           demo_state_at=T0 + 26.5 - 1.5)
+    line = timeline.compute(before, after)
+    assert line['until_state_s'] == pytest.approx(26.5, abs=1e-3)
+    assert line['until_service_s'] < line['until_state_s'] < line['blackout_s']
+
+
+def test_a_state_time_from_before_this_boot_is_not_taken():
+    before = before_snapshot(offset=-0.5, kexec_count='2')
+    after = after_snapshot(T0 + 5.0, offset=-1.5, kexec_count='3', manager=shutdown_marks(-0.5),
+                           demo_state_at=T0 - 30.0)
+    assert timeline.compute(before, after)['until_state_s'] is None
 
 
 def test_each_boot_clock_offset_is_removed():

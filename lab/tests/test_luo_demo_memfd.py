@@ -172,6 +172,7 @@ def test_first_start_stores_the_state_and_answers_with_its_sha256(tmp_path, noti
         assert (tmp_path / "run" / "sha256").read_text() == stored + "\n"
         assert (tmp_path / "run" / "restored").read_text() == "0\n"
         assert (tmp_path / "state" / "original.sha256").read_text() == stored + "\n"
+        assert abs(float((tmp_path / "run" / "state_at").read_text()) - time.time()) < 60
     finally:
         stop(proc)
 
@@ -207,5 +208,7 @@ def test_start_with_the_stored_memfd_restores_it(tmp_path, notify_socket):
         assert ask(port) == want
         assert (tmp_path / "run" / "restored").read_text() == "1\n"
         assert (tmp_path / "state" / "original.sha256").read_text() == want + "\n"
+        # Written once the fd was in hand, before the hash: at or before the sha256 file.
+        assert os.stat(tmp_path / "run" / "state_at").st_mtime <= os.stat(tmp_path / "run" / "sha256").st_mtime
     finally:
         stop(proc)

@@ -6,8 +6,10 @@ First start: fill a memfd with LUO_DEMO_SIZE_MIB MiB of random bytes, record its
 hand the memfd to systemd (FDSTORE=1, FDNAME=demo-state). Any later start that finds the
 memfd in LISTEN_FDS (a restart, or a live update with FileDescriptorStorePreserve=yes)
 re-hashes it instead. Either way the sha256 goes to /run/luo-demo/sha256, whether the
-state came from the fd store to /run/luo-demo/restored, and every TCP connection to
-127.0.0.1:LUO_DEMO_PORT receives the sha256 as one line (the health check).
+state came from the fd store to /run/luo-demo/restored, the realtime clock at the moment the
+process held its state (the fd received, or the new state made), before hashing it, to
+/run/luo-demo/state_at, and every TCP connection to 127.0.0.1:LUO_DEMO_PORT receives the sha256
+as one line (the health check).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 FD_NAME = "demo-state"
 LISTEN_FDS_START = 3
@@ -112,6 +115,8 @@ def main():
     run_dir = environ.get("RUNTIME_DIRECTORY", "/run/luo-demo")
     state_dir = environ.get("STATE_DIRECTORY", "/var/lib/luo-demo")
     fd, restored = open_state(environ, notify)
+    # When the state was usable, apart from how long checking it takes (the hash grows with the size).
+    write_file(os.path.join(run_dir, "state_at"), "%.6f\n" % time.time())
     digest = sha256_fd(fd)
     if not restored:
         write_file(os.path.join(state_dir, "original.sha256"), digest + "\n")
