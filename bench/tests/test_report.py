@@ -119,6 +119,13 @@ def test_plots_are_png_files(tmp_path):
         assert (tmp_path / ('run-%s.png' % name)).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_a_smoke_run_needs_no_uefi_cold_reboot_but_a_full_run_does():
+    samples = [s for s in full_samples() if s['method'] != 'cold_reboot_uefi']
+    smoke = dict(results_of(samples, [keeper_sample('files', 2.0, 3.0)]), smoke=True)
+    assert report.check_well_formed(smoke) == []
+    assert report.check_well_formed(dict(smoke, smoke=False)) == ['no sample of cold_reboot_uefi']
+
+
 def test_well_formed_results_and_what_is_missing():
     good = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
     assert report.check_well_formed(good) == []

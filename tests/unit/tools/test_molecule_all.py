@@ -1,6 +1,7 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""tools/molecule-all's own logic: lanes planned longest first, disks before lanes, failures reported whole.
+"""tools/molecule-all's own logic: disks before lanes, scenarios longest first to whichever lane is free,
+failures reported whole.
 
 The script runs for real on a copy of the repository layout whose lab scripts and molecule are small
 stand-ins that record what they were asked and fail on demand: what the lab really does is tested by
@@ -9,6 +10,7 @@ the scenarios themselves.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -80,10 +82,24 @@ def test_disks_first_then_every_scenario_in_two_lanes_longest_first(repo):
     assert calls[0] == 'rootfs'
     assert sorted(calls[1:5]) == ['disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
     assert sorted(calls[5:]) == ['molecule faults', 'molecule lab', 'molecule rollout', 'molecule uefi']
-    assert 'molecule-all: lane 1: faults lab (about 1470s)' in done.stdout
-    assert 'molecule-all: lane 2: rollout uefi (about 1300s)' in done.stdout
+    assert 'molecule-all: 2 lane(s), longest expected first: faults rollout uefi lab' in done.stdout
+    assert re.search(r'^molecule-all: lane \d: faults started$', done.stdout, re.M)
     assert '_shared' not in done.stdout
     assert done.stdout.rstrip().endswith('molecule-all: 4 passed, 0 failed')
+
+
+def test_a_free_lane_takes_the_next_scenario_and_each_runs_once(repo):
+    # faults runs long: the other lane takes rollout, uefi and lab meanwhile.
+    executable(str(repo / '.venv' / 'bin' / 'molecule'), MOLECULE.replace('echo "output of $name"',
+                                                                          '[ "$name" != faults ] || sleep 3; echo "output of $name"'))
+    done, calls = run(repo)
+    assert done.returncode == 0, done.stderr
+    assert sorted(call for call in calls if call.startswith('molecule')) == [
+        'molecule faults', 'molecule lab', 'molecule rollout', 'molecule uefi']
+    started = {name: lane for lane, name in re.findall(r'^molecule-all: lane (\d): (\w+) started$', done.stdout, re.M)}
+    other = {'1': '2', '2': '1'}[started['faults']]
+    assert [started[name] for name in ('rollout', 'uefi', 'lab')] == [other] * 3
+    assert done.stdout.index('=== lab (passed') < done.stdout.index('=== faults (passed')
 
 
 def test_one_lane_runs_them_one_after_another(repo):
