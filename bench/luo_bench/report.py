@@ -44,9 +44,7 @@ def metrics(sample):
     if action:
         found['action_elapsed_s'] = action.get('elapsed')
         found['action_controller_s'] = (action.get('blackout') or {}).get('controller_s')
-        if isinstance(found['action_elapsed_s'], (int, float)) and isinstance(found['action_controller_s'], (int, float)):
-            # Everything but the kexec and the wait: preflight, staging, verify, report.
-            found['action_work_s'] = found['action_elapsed_s'] - found['action_controller_s']
+        found.update(action_work(action, found['action_elapsed_s'], found['action_controller_s']))
         total = (action.get('calls') or {}).get('total') or {}
         found['action_modules'], found['action_commands'] = total.get('modules'), total.get('commands')
         total_ms = ((action.get('blackout') or {}).get('phases_ms') or {}).get('total')
@@ -59,6 +57,20 @@ def metrics(sample):
     if line.get('mark_lag_s') is not None:
         found['mark_lag_s'] = line['mark_lag_s']
     return found
+
+
+def action_work(action, elapsed, controller_s):
+    """The action's own work (preflight, stage, kexec command, verify, lock release) and what it waited for besides
+    the host being away: systemd finishing its boot and the test command. From the seconds per phase in ``calls``;
+    results without them count everything but the time away."""
+    phases = action.get('calls') or {}
+    if 'seconds' in (phases.get('total') or {}):
+        waited = {name: (phases.get(name) or {}).get('seconds', 0.0) for name in ('wait', 'boot', 'test_command')}
+        return {'action_work_s': round(phases['total']['seconds'] - sum(waited.values()), 3),
+                'action_boot_s': waited['boot'], 'action_test_s': waited['test_command']}
+    if isinstance(elapsed, (int, float)) and isinstance(controller_s, (int, float)):
+        return {'action_work_s': elapsed - controller_s}
+    return {}
 
 
 def summarise(samples, keeper_samples, sizes):
@@ -155,7 +167,8 @@ def targets(methods, sizes):
             'target': 'live_update elapsed - raw kexec path <= 2 s per host'},
         'action_work_vs_ping': {
             'ratio': work_vs_ping, 'met': None if work_vs_ping is None else work_vs_ping <= 3.0,
-            'target': "the action's own work (elapsed - blackout.controller_s) <= 3 x one ansible.builtin.ping round trip"},
+            'target': "the action's own work (its time less the host away, systemd finishing its boot and the test command) "
+                      "<= 3 x one ansible.builtin.ping round trip"},
         'uefi_live_update_vs_cold_reboot': {
             'ratio': uefi_ratio, 'live_update_state_kept': uefi_kept, 'cold_reboot_state_lost': uefi_lost,
             'met': None if uefi_ratio is None else uefi_ratio <= 1.0 and bool(uefi_kept) and bool(uefi_lost),
@@ -216,8 +229,10 @@ def markdown(results, png_prefix):
               '| the same by hand: kexec -s -l, systemctl kexec, until the demo is active | %s |' % _fmt(raw.get('raw_path_s')),
               '| live_update `blackout.controller_s` (kexec until a new boot id) | %s |' % _fmt(live.get('action_controller_s')),
               '| by hand: systemctl kexec until a new boot id (polled every second) | %s |' % _fmt(raw.get('raw_to_boot_id_s')),
-              '| live_update `elapsed` - `blackout.controller_s` (its own work: preflight, stage, verify, report) | %s |'
-              % _fmt(live.get('action_work_s')),
+              '| live_update: waiting for systemd to finish booting (`calls.boot.seconds`) | %s |' % _fmt(live.get('action_boot_s')),
+              '| live_update: the test command (`calls.test_command.seconds`) | %s |' % _fmt(live.get('action_test_s')),
+              '| live_update: its own work (preflight, stage, kexec command, verify, lock release: `calls.total.seconds` less '
+              'wait, boot and test_command) | %s |' % _fmt(live.get('action_work_s')),
               '| one `ansible.builtin.ping` round trip to the same host, just before | %s |' % _fmt(live.get('ping_s')),
               '| module runs on the host during the live update (`calls.total.modules`) | %s |' % _fmt(live.get('action_modules')),
               '| shell commands on the host during the live update (`calls.total.commands`) | %s |' % _fmt(live.get('action_commands')),

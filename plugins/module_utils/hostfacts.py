@@ -11,7 +11,7 @@ import os
 import re
 import time
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import bootfacts, cmdline, kconfig, kexec, kimage, luo, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils import bootfacts, cmdline, image_cache, kconfig, kexec, kimage, luo, systemd
 from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
 
 DEVICE = '/dev/liveupdate'
@@ -76,7 +76,7 @@ def running_kernel(host):
         return facts
     facts['image'] = host.host_view(image_path)
     try:
-        image = kimage.inspect_image(image_path, root=host.root, run=host.run_bytes, which=host.which)
+        image = image_cache.inspect(host, image_path)
     except kimage.KernelImageError as exc:
         facts['payload_reason'] = str(exc)
         return facts
@@ -310,7 +310,7 @@ def systemd_facts(host):
 
 def target(host, path):
     """Facts of a target kernel image at absolute host path ``path`` (raises kimage.KernelImageError for a bad file)."""
-    image = kimage.inspect_image(host.path(path), root=host.root, run=host.run_bytes, which=host.which)
+    image = image_cache.inspect(host, host.path(path))
     config = image.config
     source = image.config_source
     if source:

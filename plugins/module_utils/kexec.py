@@ -271,6 +271,21 @@ def load_reason(loaded, record, wanted):
     return None
 
 
+class Refused(Exception):
+    """kexec_load fails with ``msg``; ``result`` is what it returns besides."""
+
+    def __init__(self, msg, result):
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+def diff_of(before, after):
+    """kexec_load's diff between two describe_staged() texts."""
+    header = 'staged kernel (%s)' % RECORD_PATH
+    return {'before_header': header, 'after_header': header, 'before': before, 'after': after}
+
+
 def describe_staged(loaded, record):
     """The staged state as text for a diff: the record, or what is known without one."""
     if not loaded:

@@ -31,12 +31,13 @@ class LockError(Exception):
     """The lock file cannot be read or written; the message says which, why, and what to do."""
 
 
-def check_inputs(owner, ttl, path):
-    """Refuse bad input before anything is read or written (ValueError naming the value and the fix)."""
-    check_owner(owner)
+def check_inputs(owner, ttl, path, names=('owner', 'ttl')):
+    """Refuse bad input before anything is read or written (ValueError naming the value and the fix); ``names``: what
+    the user called owner and ttl."""
+    check_owner(owner, names[0])
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
-        raise ValueError('ttl %r is not a positive number of seconds: give how long the lock may be held at most, '
-                         'such as 3600' % (ttl,))
+        raise ValueError('%s %r is not a positive number of seconds: give how long the lock may be held at most, '
+                         'such as 3600' % (names[1], ttl))
     check_path(path)
 
 
@@ -274,3 +275,27 @@ def release(host, path, owner, now, check_mode=False):
             raise LockError('cannot remove the lock %s: %s; run with root privileges (become: true)' % (path, exc.strerror))
         _sync_directory(host.path(path))
     return dict(result, msg='released %s, held by %s' % (path, describe(previous)))
+
+
+def take_for_staging(host, owner, ttl, controller, now, check_mode=False):
+    """acquire() at the default path, as kexec_load reports it: the answer plus ``path`` and ``released_again``;
+    a lock that cannot be read or written is an answer with ``acquired`` false and ``held_by`` None."""
+    try:
+        taken = acquire(host, DEFAULT_PATH, owner, ttl, controller, now, check_mode)
+    except LockError as exc:
+        taken = {'acquired': False, 'changed': False, 'reentrant': False, 'taken_over': False, 'previous': None,
+                 'held_by': None, 'lock': None, 'msg': str(exc)}
+    taken = dict(taken, path=DEFAULT_PATH, released_again=False)
+    taken.pop('changed')
+    return taken
+
+
+def give_back(host, taken, owner, now, check_mode=False):
+    """After a failed stage, release a lock take_for_staging() took (not one ``owner`` held before); the report again."""
+    if taken['reentrant'] or check_mode:
+        return taken
+    try:
+        release(host, DEFAULT_PATH, owner, now)
+    except LockError as exc:
+        return dict(taken, msg='%s; releasing it again after the failure failed: %s' % (taken['msg'], exc))
+    return dict(taken, released_again=True, msg='%s; released again after the failure' % taken['msg'])

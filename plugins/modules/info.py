@@ -22,10 +22,12 @@ author:
   - LUO live update maintainers (@luo-liveupdate)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - luo.liveupdate.unit_states
 attributes:
   check_mode:
     support: full
-    details: The module only reads.
+    details: The module only reads; the one file it writes is its cache of kernel image facts (see the notes), in check
+      mode too.
   diff_mode:
     support: none
   platform:
@@ -39,6 +41,13 @@ options:
         or C(/lib/modules/RELEASE/config).
       - When the image payload or its config cannot be read the answer is unknown, and unknown is never compatible.
     type: path
+  target_newest:
+    description:
+      - Without O(target_kernel), check as the target the newest installed kernel (RV(kernels)) whose release is newer
+        than the running one, and say which in RV(target_chosen); when none is newer, no target is checked.
+      - The choice of M(luo.liveupdate.live_update) when it is given no kernel, made in the same module run.
+    type: bool
+    default: false
   probe_device:
     description:
       - Open C(/dev/liveupdate) once and close it at once, to tell a usable device from a busy (another opener, for
@@ -46,6 +55,12 @@ options:
       - Off by default so that a readiness check can never race systemd for the device.
     type: bool
     default: false
+notes:
+  - The facts of each kernel image it inspected are kept in C(/var/cache/luo-liveupdate/images.json) (mode 0600), so
+    that M(luo.liveupdate.kexec_load) and later runs do not decompress the same image again. An entry counts only while
+    the image file is unchanged (device, inode, size, mtime, ctime) and so is the config file read beside it; a payload
+    that could not be decompressed or an image without a config is not kept. A cache file of another user, or that
+    others may write, is ignored.
 seealso:
   - module: luo.liveupdate.kernel_cmdline
 requirements:
@@ -75,10 +90,15 @@ EXAMPLES = r'''
 - name: Tell a busy device from a missing one
   luo.liveupdate.info:
     probe_device: true
+
+- name: What a service keeps in its fd store
+  luo.liveupdate.info:
+    units: [redis.service]
 '''
 
 RETURN = r'''
 extends_documentation_fragment:
+  - luo.liveupdate.unit_states
   - luo.liveupdate.kernel_target
 ready:
   description: True when nothing blocks a live update on this host (RV(reasons) is empty).
@@ -315,6 +335,12 @@ boot:
     bootloader: kernel-install
     evidence: [boot entries in /boot/efi/loader/entries, /etc/kernel/cmdline exists]
     error: null
+target_chosen:
+  description: With O(target_newest), the image of the newest installed kernel newer than the running one, checked as
+    the target; null when none is newer.
+  returned: with O(target_newest)
+  type: str
+  sample: /boot/vmlinuz-7.3.4
 cautions:
   description: Conditions that do not block but may surprise, for example kernel lockdown (kexec then needs signed images).
   returned: always
@@ -324,8 +350,9 @@ cautions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness, target
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness, target, units
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
 
 
@@ -333,18 +360,30 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             target_kernel=dict(type='path'),
+            target_newest=dict(type='bool', default=False),
             probe_device=dict(type='bool', default=False),
+            units=dict(type='list', elements='str', default=[]),
         ),
+        mutually_exclusive=[('target_kernel', 'target_newest')],
         supports_check_mode=True,
     )
+    try:
+        unit_names = units.validate_units(module.params['units'])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), changed=False)
     host = Host.from_module(module)
     facts = hostfacts.gather(host, probe_device=module.params['probe_device'])
     reasons = readiness.host_reasons(facts)
-    result = dict(changed=False, ready=not reasons, reasons=reasons, **hostfacts.public(facts))
+    result = dict(changed=False, ready=not reasons, reasons=reasons, units=units.unit_states(host, unit_names),
+                  **hostfacts.public(facts))
 
-    if module.params['target_kernel']:
+    target_kernel = module.params['target_kernel']
+    if module.params['target_newest']:
+        chosen = newest_newer_kernel(facts['kernels'], facts['kernel']['release'])
+        target_kernel = result['target_chosen'] = chosen['image'] if chosen else None
+    if target_kernel:
         try:
-            _target, judged = target.judge(host, 'target_kernel', module.params['target_kernel'], facts['kernel'])
+            _target, judged = target.judge(host, 'target_kernel', target_kernel, facts['kernel'])
         except (ValueError, KernelImageError) as exc:
             module.fail_json(msg=str(exc), **result)
         result.update(judged)

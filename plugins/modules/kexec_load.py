@@ -30,11 +30,12 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - luo.liveupdate.kexec_stage
+  - luo.liveupdate.stage_lock
 attributes:
   check_mode:
     support: full
     details: Inspects the image and reports what it would load (RV(argv), RV(cmdline)) and the compatibility verdict;
-      stages and writes nothing.
+      stages nothing and writes nothing but the cache of image facts (see the notes).
   diff_mode:
     support: full
     details: The staged state before (nothing, a kernel without record, or the previous record) and after.
@@ -48,6 +49,7 @@ options:
     choices: [loaded, unloaded]
     default: loaded
 notes:
+  - The image facts come from the cache M(luo.liveupdate.info) keeps (see its notes) while the image file is unchanged.
   - The kernel says only whether a kernel is staged, not which. A kernel staged by another tool after this module
     staged one, with the record left in place, cannot be told apart from the recorded one.
   - Under kernel lockdown (C(integrity) or C(confidentiality)) C(kexec_file_load) accepts only images signed with a
@@ -85,6 +87,12 @@ EXAMPLES = r'''
   check_mode: true
   register: plan
 
+- name: Stage it under the host lock, so that no other run stages or kexecs this host meanwhile
+  luo.liveupdate.kexec_load:
+    kernel: /boot/vmlinuz-7.3.4
+    lock_owner: "awx job {{ awx_job_id | default('manual') }}"
+    lock_ttl: 1800
+
 - name: Unload whatever is staged
   luo.liveupdate.kexec_load:
     state: unloaded
@@ -93,6 +101,7 @@ EXAMPLES = r'''
 RETURN = r'''
 extends_documentation_fragment:
   - luo.liveupdate.kernel_target
+  - luo.liveupdate.stage_lock
 loaded:
   description: Whether a kernel is staged after the task (in check mode, would be).
   returned: always
@@ -157,11 +166,14 @@ reasons:
 
 import datetime
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness, target
+from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
+from ansible_collections.luo.liveupdate.plugins.module_utils.kexec import Refused
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
 
 
@@ -173,16 +185,11 @@ def kexec_path(facts):
     return facts['path'] or 'kexec'
 
 
-def refuse_host(module, facts, action, result):
-    """Fail when this host cannot run kexec_file_load at all; force does not change that."""
+def refuse_host(facts, action, result):
+    """Refuse when this host cannot run kexec_file_load at all; force does not change that."""
     reasons = readiness.kexec_reasons(facts)
     if reasons:
-        module.fail_json(msg='cannot %s: %s' % (action, readiness.reasons_text(reasons)), reasons=reasons, **result)
-
-
-def diff_of(before, after):
-    header = 'staged kernel (%s)' % kexec.RECORD_PATH
-    return {'before_header': header, 'after_header': header, 'before': before, 'after': after}
+        raise Refused('cannot %s: %s' % (action, readiness.reasons_text(reasons)), dict(result, reasons=reasons))
 
 
 def loaded_now(host):
@@ -196,7 +203,7 @@ def unload_again(host, facts, done, failed):
 
 
 def run_load(module, host, facts, wanted, result):
-    """Stage wanted; on failure leave the staged state as it was, and fail."""
+    """Stage wanted; on failure leave the staged state as it was, and refuse."""
     params = module.params
     argv = kexec.load_argv(host.path(kexec_path(facts)), host.path(params['kernel']),
                            host.path(wanted['initrd']) if wanted['initrd'] else None, wanted['cmdline'])
@@ -208,27 +215,27 @@ def run_load(module, host, facts, wanted, result):
             left = unload_again(host, facts, 'a kernel was left staged and has been unloaded',
                                 'a kernel was left staged and unloading it failed too')
         detail = '; '.join(filter(None, [(err or out).strip(), hostfacts.lockdown_caution(facts)]))
-        module.fail_json(msg='%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
-                         **dict(result, loaded=loaded_now(host)))
+        raise Refused('%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
+                      dict(result, loaded=loaded_now(host)))
     if not loaded_now(host):
-        module.fail_json(msg='%s returned 0 but %s does not read 1: nothing is staged; check the kernel log (journalctl -k)'
-                         % (' '.join(result['argv'][:3]), kexec.LOADED_PATH), **result)
+        raise Refused('%s returned 0 but %s does not read 1: nothing is staged; check the kernel log (journalctl -k)'
+                      % (' '.join(result['argv'][:3]), kexec.LOADED_PATH), result)
     try:
         kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
     except OSError as exc:
         # A kernel staged without its record would look like someone else's: take it back.
         left = unload_again(host, facts, 'the kernel was unloaded again', 'unloading the kernel again failed too')
-        module.fail_json(msg='cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
-                         % (kexec.RECORD_PATH, exc, left), **dict(result, loaded=loaded_now(host)))
+        raise Refused('cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
+                      % (kexec.RECORD_PATH, exc, left), dict(result, loaded=loaded_now(host))) from None
 
 
 def paired_initrd(module, host, image, result):
     """The initramfs to stage: the one given, else the one named after the kernel as its distribution names it."""
     params = module.params
     if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
-        module.fail_json(msg='initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
-                         'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
-                         % (params['initrd'], params['kernel'], image['release'] or 'RELEASE'), **result)
+        raise Refused('initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
+                      'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
+                      % (params['initrd'], params['kernel'], image['release'] or 'RELEASE'), result)
     result['initrd'] = params['initrd'] or image['initrd']['path']
     return result['initrd']
 
@@ -239,7 +246,7 @@ def refuse_missing_initrd(module, image, initrd, result):
         return
     text = kexec.initrd_missing_text(module.params['kernel'], image['release'], image['initrd']['candidates'])
     if not module.params['force']:
-        module.fail_json(msg='refusing to stage %s; or set force: true to stage it anyway' % text, **result)
+        raise Refused('refusing to stage %s; or set force: true to stage it anyway' % text, result)
     module.warn('staging %s anyway (force): it will not find its root filesystem' % text)
 
 
@@ -248,9 +255,9 @@ def judged_target(module, host, result):
     try:
         image, judged = target.judge(host, 'kernel', module.params['kernel'], hostfacts.running_kernel(host))
     except ValueError as exc:
-        module.fail_json(msg=str(exc), **result)
+        raise Refused(str(exc), result) from None
     except KernelImageError as exc:
-        module.fail_json(msg='kernel: %s' % exc, **result)
+        raise Refused('kernel: %s' % exc, result) from None
     result.update(judged)
     return image
 
@@ -259,12 +266,25 @@ def refuse_incompatible(module, image, result):
     """A kernel that cannot take over from the running one is refused, unless forced (then each reason is a warning)."""
     kernel, reasons = module.params['kernel'], result['target_reasons']
     if reasons and not module.params['force']:
-        module.fail_json(msg='refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
-                         'Fix: %s; or set force: true to stage it anyway' % (
-                             kernel, image['release'], '; '.join(r['message'] for r in reasons),
-                             '; '.join(sorted(set(r['fix'] for r in reasons)))), **result)
+        raise Refused('refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
+                      'Fix: %s; or set force: true to stage it anyway' % (
+                          kernel, image['release'], '; '.join(r['message'] for r in reasons),
+                          '; '.join(sorted(set(r['fix'] for r in reasons)))), result)
     for found in reasons:
         module.warn('staging %s anyway (force): %s' % (kernel, found['message']))
+
+
+def take_lock(module, host, result):
+    """With lock_owner, the host lock, before anything about the staged state is read; None without it."""
+    params = module.params
+    if params['lock_owner'] is None:
+        return None
+    taken = lockrules.take_for_staging(host, params['lock_owner'], params['lock_ttl'], params['lock_controller'],
+                                       time.time(), module.check_mode)
+    if not taken['acquired']:
+        why = 'cannot take the lock: %s' % taken['msg'] if taken['held_by'] is None else taken['msg']
+        raise Refused('%s; nothing was staged' % why, dict(result, lock=taken))
+    return taken
 
 
 def stage(module, host):
@@ -278,8 +298,26 @@ def stage(module, host):
         remove = kexec.remove_names(params['remove'])
         base = kexec.base_cmdline(params['cmdline'], params['reuse_cmdline'], host.read('/proc/cmdline'))
         cmdline = kexec.final_cmdline(base, append, remove)
+        if params['lock_owner'] is not None:
+            lockrules.check_inputs(params['lock_owner'], params['lock_ttl'], lockrules.DEFAULT_PATH, ('lock_owner', 'lock_ttl'))
     except ValueError as exc:
-        module.fail_json(msg=str(exc), **result)
+        raise Refused(str(exc), result) from None
+    taken = take_lock(module, host, result)
+    try:
+        done = stage_locked(module, host, dict(result, cmdline=cmdline))
+    except Refused as refused:
+        if taken is not None:
+            refused.result['lock'] = lockrules.give_back(host, taken, params['lock_owner'], time.time(), module.check_mode)
+        raise
+    if taken is not None:
+        done['lock'] = taken
+    return done
+
+
+def stage_locked(module, host, result):
+    """Stage the kernel, or say it is staged already; the returned result carries the msg."""
+    params = module.params
+    cmdline = result.pop('cmdline')
     image = judged_target(module, host, result)
     initrd = paired_initrd(module, host, image, result)
     facts = hostfacts.kexec_facts(host)
@@ -292,22 +330,22 @@ def stage(module, host):
                                    kexec.file_sha256(host.path(initrd)) if initrd else None,
                                    cmdline, image['release'], now())
     except OSError as exc:
-        module.fail_json(msg='cannot read %s: %s; run with root privileges (become: true) or make it readable'
-                         % (exc.filename, exc.strerror), **result)
+        raise Refused('cannot read %s: %s; run with root privileges (become: true) or make it readable'
+                      % (exc.filename, exc.strerror), result) from None
     record = kexec.read_record(host.path(kexec.RECORD_PATH))
     why = kexec.load_reason(facts['loaded'], record, wanted)
     result['loaded'] = True
     if module._diff:
         after = kexec.describe_staged(True, wanted if why else record)
-        result['diff'] = diff_of(kexec.describe_staged(facts['loaded'], record), after)
+        result['diff'] = kexec.diff_of(kexec.describe_staged(facts['loaded'], record), after)
     if why is None:
-        module.exit_json(msg='%s is staged already with this command line (%s=1, the record matches)'
-                         % (params['kernel'], kexec.LOADED_PATH), **result)
+        return dict(result, msg='%s is staged already with this command line (%s=1, the record matches)'
+                    % (params['kernel'], kexec.LOADED_PATH))
     result['changed'] = True
-    refuse_host(module, facts, 'stage %s' % params['kernel'], dict(result, loaded=facts['loaded']))
+    refuse_host(facts, 'stage %s' % params['kernel'], dict(result, loaded=facts['loaded']))
     if not module.check_mode:
         run_load(module, host, facts, wanted, dict(result, loaded=facts['loaded']))
-    module.exit_json(msg='%s %s: %s' % ('would stage' if module.check_mode else 'staged', params['kernel'], why), **result)
+    return dict(result, msg='%s %s: %s' % ('would stage' if module.check_mode else 'staged', params['kernel'], why))
 
 
 def unload(module, host):
@@ -315,38 +353,43 @@ def unload(module, host):
     record = kexec.read_record(host.path(kexec.RECORD_PATH))
     result = dict(changed=False, loaded=False, record=kexec.RECORD_PATH, argv=[])
     if module._diff:
-        result['diff'] = diff_of(kexec.describe_staged(facts['loaded'], record), kexec.describe_staged(False, None))
+        result['diff'] = kexec.diff_of(kexec.describe_staged(facts['loaded'], record), kexec.describe_staged(False, None))
     if not facts['loaded']:
         if not module.check_mode:
             kexec.remove_record(host.path(kexec.RECORD_PATH))  # stale: what it describes is gone
-        module.exit_json(msg='nothing is staged', **result)
+        return dict(result, msg='nothing is staged')
     result.update(changed=True, argv=kexec.unload_argv(kexec_path(facts)))
-    refuse_host(module, facts, 'unload the staged kernel', dict(result, loaded=True))
+    refuse_host(facts, 'unload the staged kernel', dict(result, loaded=True))
     if not module.check_mode:
         rc, out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
         if rc != 0:
-            module.fail_json(msg='%s failed (rc %d): %s; the kernel is still staged' % (' '.join(result['argv']), rc, (err or out).strip()),
-                             **dict(result, loaded=True))
+            raise Refused('%s failed (rc %d): %s; the kernel is still staged' % (' '.join(result['argv']), rc, (err or out).strip()),
+                          dict(result, loaded=True))
         if loaded_now(host):
-            module.fail_json(msg='%s returned 0 but %s still reads 1: the kernel is still staged; check the kernel log (journalctl -k)'
-                             % (' '.join(result['argv']), kexec.LOADED_PATH), **dict(result, loaded=True))
+            raise Refused('%s returned 0 but %s still reads 1: the kernel is still staged; check the kernel log (journalctl -k)'
+                          % (' '.join(result['argv']), kexec.LOADED_PATH), dict(result, loaded=True))
         kexec.remove_record(host.path(kexec.RECORD_PATH))
-    module.exit_json(msg='%s the staged kernel' % ('would unload' if module.check_mode else 'unloaded'), **result)
+    return dict(result, msg='%s the staged kernel' % ('would unload' if module.check_mode else 'unloaded'))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', choices=['loaded', 'unloaded'], default='loaded'),
+            lock_owner=dict(type='str'),
+            lock_ttl=dict(type='int', default=3600),
+            lock_controller=dict(type='str'),
             **kexec.STAGE_OPTIONS
         ),
         required_if=[('state', 'loaded', ('kernel',))],
         supports_check_mode=True,
     )
     host = Host.from_module(module)
-    if module.params['state'] == 'loaded':
-        stage(module, host)
-    unload(module, host)
+    try:
+        done = stage(module, host) if module.params['state'] == 'loaded' else unload(module, host)
+    except Refused as refused:
+        module.fail_json(msg=refused.msg, **refused.result)
+    module.exit_json(**done)
 
 
 if __name__ == '__main__':

@@ -30,7 +30,8 @@ description:
     the record of M(luo.liveupdate.kexec_load) says it (RV(already_staged)), and the fix: once sure nobody is about to
     use it, unload it (M(luo.liveupdate.kexec_load) with C(state=unloaded), or C(kexec -s -u))."
   - "Lock: after the preflight and before anything is staged, the host-side lock of M(luo.liveupdate.lock) is taken
-    for O(lock_owner), so that two runs (two AWX jobs) never live-update the same host at once. A lock held by another
+    for O(lock_owner) (by M(luo.liveupdate.kexec_load), in the module run that stages), so that two runs (two AWX
+    jobs) never live-update the same host at once. A lock held by another
     owner fails the task with RV(reason=locked), naming the holder, and nothing staged. The lock is released at the end,
     success or failure, after unstaging; a release that fails is reported in RV(lock), not fatal. When O(lock_owner)
     held the lock before the task (a caller holding it around a longer turn), taking it again is re-entrant and the
@@ -301,15 +302,18 @@ elapsed:
   type: float
 calls:
   description:
-    - What the live update cost the host in round trips, per phase it reached (C(preflight), C(stage), C(kexec),
-      C(wait), C(boot), C(verify)) and in C(total), each as C(modules) (module runs) and C(commands) (shell
-      commands). Each attempt counts, also those retried while the host was away.
+    - What the live update cost the host, per phase it reached (C(preflight), C(stage), C(kexec), C(wait), C(boot),
+      C(verify), C(test_command), C(release)) and in C(total), each as C(modules) (module runs), C(commands) (shell
+      commands) and C(seconds) (controller clock). Each attempt counts, also those retried while the host was away.
+    - The update's own work is C(total.seconds) less C(wait) (the host away), C(boot) (systemd finishing its boot)
+      and C(test_command) (the caller's check).
   returned: always, also on failure
   type: dict
-  sample: {"preflight": {"modules": 1, "commands": 4}, "stage": {"modules": 2, "commands": 0},
-           "kexec": {"modules": 0, "commands": 2}, "wait": {"modules": 0, "commands": 9},
-           "boot": {"modules": 0, "commands": 1}, "verify": {"modules": 2, "commands": 5},
-           "total": {"modules": 5, "commands": 21}}
+  sample: {"preflight": {"modules": 1, "commands": 0, "seconds": 4.9}, "stage": {"modules": 1, "commands": 0, "seconds": 3.1},
+           "kexec": {"modules": 0, "commands": 1, "seconds": 0.4}, "wait": {"modules": 0, "commands": 9, "seconds": 24.6},
+           "boot": {"modules": 0, "commands": 1, "seconds": 3.2}, "verify": {"modules": 1, "commands": 0, "seconds": 3.9},
+           "test_command": {"modules": 0, "commands": 1, "seconds": 8.3}, "release": {"modules": 1, "commands": 0, "seconds": 3.0},
+           "total": {"modules": 4, "commands": 12, "seconds": 51.4}}
 plan:
   description: In check mode, what would be staged, whether the lock would be refused, and what must be true afterwards.
   returned: in check mode
@@ -368,7 +372,8 @@ unstaged:
   type: bool
 phase:
   description: Where a failure happened, C(preflight), C(stage), C(kexec) (all with the host left as it was), C(wait)
-    (no new boot), C(boot) or C(verify) (on the new boot).
+    (no new boot), C(boot), C(verify) or C(test_command) (the connection failed while O(test_command) ran; on the
+    new boot).
   returned: on failure
   type: str
   sample: verify
@@ -378,9 +383,9 @@ reason:
     - C(preflight) - C(bad-unit), C(bad-lock-option) (O(lock_owner) or O(lock_ttl), before the host is touched),
       C(info-failed), C(not-ready), C(already-staged) (a kernel is staged already; nothing changed),
       C(target-incompatible), C(initrd-missing), C(handover-unprovable), C(verify-unit-missing),
-      C(verify-unit-inactive), C(read-failed), C(locked) (another run holds the lock; nothing staged), C(lock-failed)
-      (the lock could not be taken), C(connection-lost).
-    - C(stage) - C(stage-failed) (in check mode too, when M(luo.liveupdate.kexec_load) would refuse), C(connection-lost).
+      C(verify-unit-inactive), C(read-failed), C(connection-lost).
+    - C(stage) - C(locked) (another run holds the lock; nothing staged), C(lock-failed) (the lock could not be taken),
+      C(stage-failed) (in check mode too, when M(luo.liveupdate.kexec_load) would refuse), C(connection-lost).
       C(kexec) - C(kexec-failed).
     - C(wait) - C(no-new-boot), C(kexec-not-started) (the old boot still runs and systemd is not stopping it; the
       staged kernel is unloaded again).

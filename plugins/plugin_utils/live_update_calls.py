@@ -9,9 +9,7 @@ away. The host is reached through a ``remote`` object (see live_update_flow.py).
 from __future__ import annotations
 
 import re
-import shlex
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import systemd
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_checks import LiveUpdateFailed
 
 INFO = 'luo.liveupdate.info'
@@ -32,29 +30,44 @@ class ConnectionLost(Exception):
 
 
 class CountedRemote:
-    """The remote, counting the modules and commands run on the host per phase: what the update costs each host."""
+    """The remote, counting the modules and commands run on the host and the seconds spent per phase: what the
+    update costs each host, and where its time goes."""
 
-    def __init__(self, remote, phase_of):
+    def __init__(self, remote):
         self._remote = remote
-        self._phase_of = phase_of
         self.counts = {}
+        self._phase = None
+        self._since = None
 
-    def _count(self, kind):
-        counts = self.counts.setdefault(self._phase_of(), {'modules': 0, 'commands': 0})
-        counts[kind] += 1
+    def enter(self, phase):
+        """From now on, time and calls count for ``phase``."""
+        self._close()
+        self._phase = phase
+        self._bucket()
+
+    def _bucket(self):
+        return self.counts.setdefault(self._phase, {'modules': 0, 'commands': 0, 'seconds': 0.0})
+
+    def _close(self):
+        now = self._remote.clock()
+        if self._phase is not None:
+            bucket = self._bucket()
+            bucket['seconds'] = round(bucket['seconds'] + now - self._since, 3)
+        self._since = now
 
     def module(self, name, args):
-        self._count('modules')
+        self._bucket()['modules'] += 1
         return self._remote.module(name, args)
 
     def command(self, cmd):
-        self._count('commands')
+        self._bucket()['commands'] += 1
         return self._remote.command(cmd)
 
     def summary(self):
-        """The counts per phase, in the order the phases ran, and their total."""
-        total = {'modules': sum(c['modules'] for c in self.counts.values()),
-                 'commands': sum(c['commands'] for c in self.counts.values())}
+        """The counts and seconds per phase, in the order the phases ran, and their total."""
+        self._close()
+        total = {kind: sum(counts[kind] for counts in self.counts.values()) for kind in ('modules', 'commands')}
+        total['seconds'] = round(sum(counts['seconds'] for counts in self.counts.values()), 3)
         return dict(self.counts, total=total)
 
     def __getattr__(self, name):
@@ -66,13 +79,25 @@ class HostCalls:
     kexec) bounds the retries."""
 
     def __init__(self, remote, params, log=None):
-        self.remote = CountedRemote(remote, lambda: self.phase)
+        self.remote = CountedRemote(remote)
         self.params = params
         self.log = log or (lambda message: None)
+        self._phase = None
         self.phase = 'preflight'
         self.deadline = None  # set at the kexec: from then on, calls are retried until it
         self.kexec_at = None
         self.next_progress = None  # when the next line saying how long the host has been away is due
+
+    @property
+    def phase(self):
+        """The step the update is in: named in messages and in the result, and what calls and time count for."""
+        return self._phase
+
+    @phase.setter
+    def phase(self, name):
+        if name != self._phase:
+            self._phase = name
+            self.remote.enter(name)
 
     def kexec_done(self, kexec_at):
         """From the kexec at ``kexec_at`` on, calls are retried until reboot_timeout runs out, saying the time away."""
@@ -138,22 +163,6 @@ class HostCalls:
             raise LiveUpdateFailed('%s: could not %s (`%s` rc %s: %s)' % (self.phase, what, cmd, rc, plain(err or out)),
                                    'read-failed')
         return out.strip()
-
-    def unit_state(self, unit):
-        quoted = shlex.quote(unit)
-        show = self.read('systemctl show --property=LoadState,ActiveState,FileDescriptorStoreMax %s' % quoted,
-                         'read the state of %s' % unit)
-        props = dict(line.split('=', 1) for line in show.splitlines() if '=' in line)
-        fdstore = []
-        # systemd-analyze fails for a unit it cannot load, and for one without an fd store (nothing to keep there).
-        if props.get('LoadState') == 'loaded' and props.get('FileDescriptorStoreMax', '0') != '0':
-            listing = self.read('systemd-analyze fdstore %s --json=short' % quoted, 'read the fd store of %s' % unit)
-            try:
-                fdstore = systemd.parse_fdstore_names(listing)
-            except ValueError as exc:
-                raise LiveUpdateFailed('%s: could not read the fd store of %s: %s' % (self.phase, unit, exc),
-                                       'read-failed') from None
-        return {'load_state': props.get('LoadState'), 'active_state': props.get('ActiveState'), 'fdstore': fdstore}
 
     def progress(self, last):
         """Say how long the host has been away, if a line is due; then the next is due a steady step later."""

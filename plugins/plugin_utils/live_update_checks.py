@@ -8,13 +8,9 @@ live update (``judge_handover``), what a staged kernel is, and whether units and
 from __future__ import annotations
 
 import json
-import re
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules, systemd
 
-# A luo-state@NAME keeper holds its state only while stopped (its fd store is empty before and after a
-# live update): what proves its restore is the record each start writes (roles/preserve/README.md).
-KEEPER_UNIT = re.compile(r'\Aluo-state@([A-Za-z0-9_.-]+)\.service\Z')
 # How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
 KHO_EVIDENCE = {'kernel log': 'kernel_log', 'debugfs': 'debugfs'}
 NO_KHO_STATE = {'kernel_log': 'the kernel log of the new boot shows no KHO handover',
@@ -133,6 +129,16 @@ def staged_text(record):
                                                  record.get('cmdline'), record.get('loaded_at') or 'an unknown time'))
 
 
+def unit_states(info, units, phase):
+    """The states info read of ``units``; a unit systemd could not tell about stops the update in ``phase``."""
+    states = info.get('units') or {}
+    for unit in units:
+        state = states.get(unit) or {'error': 'info did not report on %s' % unit}
+        if state.get('error'):
+            raise LiveUpdateFailed('%s: %s' % (phase, state['error']), 'read-failed')
+    return {unit: states[unit] for unit in units}
+
+
 def refuse_units_not_running(states):
     """Every unit to verify must be loaded and active before, or its coming back proves nothing."""
     for unit, state in states.items():
@@ -145,12 +151,10 @@ def refuse_units_not_running(states):
                                    'be proven to come back' % (unit, state['active_state']), 'verify-unit-inactive')
 
 
-def keeper_problem(unit, record_text, boot_before, boot_now):
-    """(reason, text) when a luo-state@ keeper's restore record does not prove that this boot got back the
-    state saved by the boot before the kexec; None when it does."""
-    try:
-        record = json.loads(record_text)
-    except ValueError:
+def keeper_problem(unit, record, boot_before, boot_now):
+    """(reason, text) when a luo-state@ keeper's restore record (a dict, None when unreadable) does not prove that
+    this boot got back the state saved by the boot before the kexec; None when it does."""
+    if record is None:
         return ('keeper-not-restored', '%s wrote no readable restore record on the new boot: its state was not '
                 'restored (journalctl -b -u %s says why)' % (unit, unit))
     saved_by = (record.get('state') or {}).get('saved_boot_id')

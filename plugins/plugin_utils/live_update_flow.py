@@ -21,8 +21,8 @@ line says every PROGRESS_EVERY_S how long the host has been away. Every
 failure is a LiveUpdateFailed whose result says the ``phase`` reached and the
 ``reason``.
 
-The host-side lock (live_update_lock.py) is taken after the preflight, before
-anything is staged, and released at the end, after unstaging.
+The host-side lock (live_update_lock.py) is taken after the preflight by kexec_load,
+before it stages, in the same module run, and released at the end, after unstaging.
 
 Beside this file: live_update_preflight.py (the checks and choices before
 anything changes), live_update_calls.py (calls to the host, retried after the
@@ -38,8 +38,9 @@ import time
 
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_calls import NotYet, error_text, plain
+from ansible_collections.luo.liveupdate.plugins.module_utils.units import KEEPER_UNIT
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_checks import (
-    KEEPER_UNIT, LiveUpdateFailed, handover_problem, judge_handover, keeper_problem, validate_units)
+    LiveUpdateFailed, handover_problem, judge_handover, keeper_problem, unit_states, validate_units)
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_preflight import BOOT_ID, Preflight
 
 KEXEC_LOAD = 'luo.liveupdate.kexec_load'
@@ -51,7 +52,6 @@ BOOT_FINISHED = 'timeout %d systemctl is-system-running --wait'
 # The test command runs within what is left of reboot_timeout: a check that hangs must not hang the run.
 TEST_COMMAND = 'timeout --kill-after=5 %d sh -c %s'
 TIMED_OUT = 124  # timeout(1)'s exit status when the time ran out
-KEEPER_RECORD = 'cat /run/luo-state/%s/restore.json'
 # A shell reports a command killed by signal N as 128 + N: the shutdown systemctl kexec started killed it.
 KILLED_BY_SIGNAL = 128
 
@@ -124,7 +124,6 @@ class LiveUpdate(Preflight):
             if self.check_mode:
                 self.result['plan'] = self.plan(before)
                 return None
-            self.take_lock()
             self.stage(before['target'])
             self.kexec(before)
             return before
@@ -151,20 +150,11 @@ class LiveUpdate(Preflight):
                        'units': {unit: state['fdstore'] for unit, state in before['units'].items()}},
         }
 
-    def take_lock(self):
-        """The host-side lock, before anything is staged; held by another run, the update stops here."""
-        self.lock.asking()
-        problem = self.lock.taken(self.module(hostlock.MODULE, self.lock.acquire_args()))
-        self.result['lock'] = self.lock.state
-        if problem:
-            raise LiveUpdateFailed('preflight: %s' % problem[1], problem[0])
-        if self.lock.state['taken_over']:
-            self.log('took the lock over from %s, whose lock had expired' % self.lock.state['taken_over']['owner'])
-
     def release_lock(self):
         """Release the lock this run took; a release that fails is said, not fatal."""
         if not self.lock.must_release:
             return
+        self.phase = 'release'
         try:
             problem = self.lock.released(answer=self.module(hostlock.MODULE, self.lock.release_args()))
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -183,12 +173,21 @@ class LiveUpdate(Preflight):
         return args
 
     def stage(self, target):
+        """kexec_load takes the host lock, then stages: held by another run, the update stops with nothing staged."""
         self.phase = 'stage'
-        args = self.stage_args(target)
+        args = dict(self.stage_args(target), **self.lock.stage_args())
+        self.lock.asking()
         self.staged = True  # until kexec_load says otherwise: a lost answer may hide a staged kernel
         staged = self.module(KEXEC_LOAD, args)
+        problem = self.lock.taken_with_stage(staged)
+        self.result['lock'] = self.lock.state
+        if problem:
+            self.staged = False
+            raise LiveUpdateFailed('stage: %s' % problem[1], problem[0])
+        if self.lock.state['taken_over']:
+            self.log('took the lock over from %s, whose lock had expired' % self.lock.state['taken_over']['owner'])
         if staged.get('failed'):
-            self.staged = False  # kexec_load leaves the staged state as it was
+            self.staged = False  # kexec_load leaves the staged state as it was, and the lock it took released
             raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
         self.result.update(changed=True, cmdline=staged.get('cmdline'))
 
@@ -287,7 +286,7 @@ class LiveUpdate(Preflight):
     def verify(self, before, units):
         """The new boot is the live update, on the target release, units back with the same fd store names."""
         self.phase = 'verify'
-        after = self.info({})
+        after = self.info({'units': units})
         release = after['kernel']['release']
         self.result['kernel_after'] = release
         handover = judge_handover(before, after)
@@ -295,20 +294,19 @@ class LiveUpdate(Preflight):
         problems = [handover_problem(handover)]
         if release != before['target']['release']:
             problems.append(('wrong-release', 'running %s, not the target %s' % (release, before['target']['release'])))
-        problems += self.verify_units(before, units, handover['live'] is True)
+        problems += self.verify_units(before, unit_states(after, units, self.phase), handover['live'] is True)
         problems += self.verify_test_command()
         problems = [problem for problem in problems if problem]
         if problems:
             raise LiveUpdateFailed('verify: ' + '; '.join(text for _reason, text in problems), problems[0][0])
         return after
 
-    def verify_units(self, before, units, live):
+    def verify_units(self, before, states, live):
         """Each unit active with the fd store names it had; ``live``: the handover is proven. After a cold boot a
         service may make fresh state under the old names: names alone never count as restored then."""
         problems = []
         restored = {}
-        for unit in units:
-            state = self.unit_state(unit)
+        for unit, state in states.items():
             want = before['units'][unit]['fdstore']
             restored[unit] = {'active': state['active_state'] == 'active', 'fdstore': state['fdstore'],
                               'fdstore_restored': live and state['fdstore'] == want}
@@ -319,8 +317,7 @@ class LiveUpdate(Preflight):
                                  % (unit, state['fdstore'], want)))
             keeper = KEEPER_UNIT.match(unit)
             if keeper:
-                _rc, record, _err = self.command(KEEPER_RECORD % keeper.group(1))
-                problem = keeper_problem(unit, record, before['boot_id'], self.new_boot_id)
+                problem = keeper_problem(unit, state.get('restore_record'), before['boot_id'], self.new_boot_id)
                 restored[unit]['keeper_restored'] = problem is None
                 problems.append(problem)
         self.result['restored'] = restored
@@ -331,7 +328,9 @@ class LiveUpdate(Preflight):
         if not test_command:
             return []
         seconds = max(int(self.deadline - self.remote.clock()), 1)
+        self.phase = 'test_command'  # the user's check: its time is not the update's own
         rc, out, err = self.command(TEST_COMMAND % (seconds, shlex.quote(test_command)))
+        self.phase = 'verify'
         self.result['test_command'] = {'rc': rc, 'stdout': out, 'stderr': err}
         if rc == TIMED_OUT:
             return [('test-command-timeout', 'test_command %r did not finish within the %s s left of reboot_timeout; '

@@ -1,6 +1,7 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The host-side lock around one live update, taken and released through the ``luo.liveupdate.lock`` module.
+"""The host-side lock around one live update: taken by ``luo.liveupdate.kexec_load`` in the same run as it
+stages (its lock_owner option), released through the ``luo.liveupdate.lock`` module.
 
 The live update takes the lock after its preflight and before it stages a kernel, and releases it at the
 end, success or failure, after unstaging; a lock held by another owner stops it (reason ``locked``) with
@@ -59,6 +60,27 @@ class HostLock:
         if self.controller:
             args['controller'] = self.controller
         return args
+
+    def stage_args(self):
+        """kexec_load's options that take the lock before it stages."""
+        args = {'lock_owner': self.owner, 'lock_ttl': self.ttl}
+        if self.controller:
+            args['lock_controller'] = self.controller
+        return args
+
+    def taken_with_stage(self, staged):
+        """Read kexec_load's answer to stage_args(); (reason, text) when the lock stopped the update, else None.
+
+        Without a ``lock`` in the answer, kexec_load refused before asking for it: nothing is held."""
+        answer = staged.get('lock')
+        if answer is None:
+            self.must_release = False
+            return None
+        problem = self.taken(dict(answer, failed=not answer['acquired']))
+        if answer.get('released_again'):
+            self.must_release = False
+            self.state.update(released=True, release_msg=answer.get('msg'))
+        return problem
 
     def release_args(self):
         return {'state': 'released', 'owner': self.owner}

@@ -7,10 +7,10 @@ Runs before anything on the host changes: every refusal here leaves the host as 
 from __future__ import annotations
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules, readiness
-from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel, version_key
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import version_key
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_calls import HostCalls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_checks import (
-    LiveUpdateFailed, handover_witnesses, kho_count_of, refuse_units_not_running, staged_record, staged_text)
+    LiveUpdateFailed, handover_witnesses, kho_count_of, refuse_units_not_running, staged_record, staged_text, unit_states)
 
 BOOT_ID = 'cat /proc/sys/kernel/random/boot_id'
 # What kexec_load recorded about the kernel it staged (kexec.json): what a kernel staged already is.
@@ -28,10 +28,10 @@ class Preflight(HostCalls):
     def preflight(self, units):
         """Readiness of host and target, and what must be true again afterwards; None when no kernel is newer."""
         self.phase = 'preflight'
-        kernel = self.params.get('kernel') or self.default_kernel()
+        info = self.preflight_info(self.params.get('kernel'), units)
+        kernel = self.params.get('kernel') or self.default_kernel(info)
         if kernel is None:
             return None
-        info = self.preflight_info(kernel)
         self.result.update(kernel_before=info['kernel']['release'], kernel_target=info['target']['release'],
                            target=kernel, current=False)
         if not info['ready']:
@@ -54,19 +54,21 @@ class Preflight(HostCalls):
             'kexec_count': info['systemd'].get('kexec_count'),
             'kho_count': kho_count_of(info.get('kho') or {}),
             'witnesses': witnesses,
-            'units': {unit: self.unit_state(unit) for unit in units},
+            'units': unit_states(info, units, self.phase),
         }
         refuse_units_not_running(before['units'])
         return before
 
-    def preflight_info(self, kernel):
-        """info on host and target, /dev/liveupdate opened once: a process holding it when systemd needs it (at
-        shutdown, for LUOSession= services) breaks the handover. systemd itself holds it for a moment at times, so a
-        busy device is looked at once more before it counts."""
-        info = self.info({'target_kernel': kernel, 'probe_device': True})
+    def preflight_info(self, kernel, units):
+        """info on host, target (``kernel``, else the newest newer installed one) and units, /dev/liveupdate opened
+        once: a process holding it when systemd needs it (at shutdown, for LUOSession= services) breaks the handover.
+        systemd itself holds it for a moment at times, so a busy device is looked at once more before it counts."""
+        args = {'probe_device': True, 'units': units}
+        args.update({'target_kernel': kernel} if kernel else {'target_newest': True})
+        info = self.info(args)
         if any(item['id'] == 'device-busy' for item in info['reasons']):
             self.remote.sleep(DEVICE_BUSY_RETRY_S)
-            info = self.info({'target_kernel': kernel, 'probe_device': True})
+            info = self.info(args)
         return info
 
     def refuse_staged_already(self):
@@ -77,21 +79,19 @@ class Preflight(HostCalls):
                                '(luo.liveupdate.kexec_load with state: unloaded, or kexec -s -u on the host) and run again'
                                % staged_text(record), 'already-staged', {'already_staged': record})
 
-    def default_kernel(self):
-        """The newest installed kernel newer than the running one, said out loud; None when there is none."""
-        info = self.info({})
+    def default_kernel(self, info):
+        """The newest installed kernel newer than the running one, as info chose it, said out loud; None when none is."""
         running = info['kernel']['release']
-        chosen = newest_newer_kernel(info.get('kernels') or [], running)
+        chosen = info.get('target_chosen')
         if chosen is None:
             installed = ', '.join(kernel['release'] for kernel in info.get('kernels') or []) or 'none'
             self.result.update(current=True, kernel_before=running, msg=(
                 'nothing to do: the host runs %s and no newer kernel is installed (installed: %s); to go to another '
                 'kernel, older or rebuilt, give kernel: PATH' % (running, installed)))
             return None
-        self.log('kernel not given: chose %s, the newest installed kernel, newer than the running %s'
-                 % (chosen['image'], running))
-        self.result['kernel_chosen'] = chosen['image']
-        return chosen['image']
+        self.log('kernel not given: chose %s, the newest installed kernel, newer than the running %s' % (chosen, running))
+        self.result['kernel_chosen'] = chosen
+        return chosen
 
     def say_direction(self, running, target):
         if target == running:

@@ -7,6 +7,7 @@ import json
 import shlex
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
+from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
@@ -44,8 +45,9 @@ class FakeHost:
     state saved by the boot before; anything else writes that result; None writes no record.
     ``check_mode``: modules run in check mode (Ansible passes the task's check mode to every module).
     ``staged``, ``kexec_record``: a kernel staged before the run, and kexec_load's record of it (None: none).
-    ``lock``: the lock record on the host; ``lock_fails``, ``release_fails``: the lock module fails with that message.
+    ``lock``: the lock record on the host; ``lock_fails``, ``release_fails``: taking (by kexec_load) or releasing the lock fails with that message.
     ``boot_finish_s``: seconds systemd takes to finish booting once the new boot answers.
+    ``module_s``, ``command_s``: seconds each module run and each command takes on the host's clock.
     """
 
     def __init__(self, **kw):
@@ -85,6 +87,8 @@ class FakeHost:
         self.release_fails = None
         self.boot_finish_s = 0
         self.booted_at = None
+        self.module_s = 0.0
+        self.command_s = 0.0
         self.__dict__.update(kw)
         for name in self.keepers:
             self.units['luo-state@%s.service' % name] = {'LoadState': 'loaded', 'ActiveState': 'active', 'fdstore': []}
@@ -106,6 +110,7 @@ class FakeHost:
 
     def module(self, name, args):
         self.calls.append(('module', name, args))
+        self.now += self.module_s
         self.drop_if_away()
         if self.kexeced and self.comes_back is None:
             raise HostDown('ssh: connect to host 127.0.0.1 port 2222: Connection refused')
@@ -118,6 +123,26 @@ class FakeHost:
             if not self.check_mode:
                 self.staged = self.staged_initrd = self.kexec_record = None
             return {'changed': True}
+        if 'lock_owner' not in args:
+            return self.stage(args)
+        # kexec_load with lock_owner: the lock first, as the lock module takes it; given back when staging fails.
+        taken = self.lock_module({'state': 'acquired', 'owner': args['lock_owner'], 'ttl': args['lock_ttl'],
+                                  **({'controller': args['lock_controller']} if 'lock_controller' in args else {})})
+        if taken.get('failed'):
+            answer = dict(taken, acquired=False, released_again=False)
+            answer.pop('failed')
+            msg = ('%s; nothing was staged' % taken['msg'] if taken.get('held_by')
+                   else 'cannot take the lock: %s; nothing was staged' % taken['msg'])
+            return {'failed': True, 'changed': False, 'msg': msg, 'lock': answer}
+        staged = self.stage(args)
+        answer = dict(taken, released_again=False)
+        if staged.get('failed') and not taken['reentrant'] and not self.check_mode:
+            self.lock = None
+            answer.update(released_again=True, msg=taken['msg'] + '; released again after the failure')
+        return dict(staged, lock=answer)
+
+    def stage(self, args):
+        """kexec_load staging, without the lock."""
         cmdline = 'root=/dev/vda1 %sliveupdate=on kho=on' % ''.join(item + ' ' for item in args.get('append') or [])
         if self.check_mode:
             return {'changed': True, 'cmdline': cmdline, 'initrd': args.get('initrd')}
@@ -168,15 +193,37 @@ class FakeHost:
             'kho': self.kho_facts(),
             'kexec': {'loaded': self.staged is not None},
             'systemd': {'version': self.systemd_version, 'kexec_count': self.kexec_count_property(),
-                        'last_live_update_ms': {'total': 1234.5} if self.kexec_count else None}}
-        if 'target_kernel' in args:
-            release = release_of(args['target_kernel'])
+                        'last_live_update_ms': {'total': 1234.5} if self.kexec_count else None},
+            'units': {unit: self.unit_facts(unit) for unit in args.get('units') or []}}
+        target_kernel = args.get('target_kernel')
+        if args.get('target_newest'):
+            chosen = newest_newer_kernel([{'release': r, 'image': IMAGE_PREFIX + r} for r in self.installed], self.release)
+            target_kernel = result['target_chosen'] = chosen['image'] if chosen else None
+        if target_kernel:
+            release = release_of(target_kernel)
             if release not in self.installed:
-                return {'failed': True, 'msg': 'kernel image %s does not exist' % args['target_kernel']}
+                return {'failed': True, 'msg': 'kernel image %s does not exist' % target_kernel}
             result.update(target={'release': release, 'initrd': self.initrd_facts(release)}, compatible=self.compatible,
                           target_reasons=[] if self.compatible else [
                               {'id': 'target-abi-mismatch-luo', 'message': 'luo-v4 vs luo-v5', 'fix': 'pick another'}])
         return result
+
+    def unit_facts(self, unit):
+        """A unit as info's units option reports it (module_utils/units.py)."""
+        found = self.units.get(unit)
+        if found is None:
+            state = {'load_state': 'not-found', 'active_state': 'inactive', 'fdstore': [], 'error': None}
+        elif self.fdstore_fails and found.get('FileDescriptorStoreMax', 4):
+            state = {'load_state': 'loaded', 'active_state': found['ActiveState'], 'fdstore': None,
+                     'error': 'could not read the state of %s: `systemd-analyze fdstore %s --json=short` failed with exit '
+                              'code 1: Unknown command verb fdstore.' % (unit, unit)}
+        else:
+            state = {'load_state': found['LoadState'], 'active_state': found['ActiveState'],
+                     'fdstore': list(found['fdstore']) if found.get('FileDescriptorStoreMax', 4) else [], 'error': None}
+        keeper = unit.startswith('luo-state@') and unit[len('luo-state@'):-len('.service')]
+        if keeper:
+            state['restore_record'] = self.keeper_records.get(keeper)
+        return state
 
     def initrd_facts(self, release):
         return {'path': self.installed[release], 'needed': release in self.needs_initrd,
@@ -199,6 +246,7 @@ class FakeHost:
 
     def command(self, cmd):
         self.calls.append(('command', cmd))
+        self.now += self.command_s
         self.drop_if_away()
         if self.kexeced:
             return self.after_kexec(cmd)
@@ -235,28 +283,12 @@ class FakeHost:
                 return 0, '', ''
             self.kexeced = True
             raise HostDown('Shared connection to 127.0.0.1 closed.')
-        if cmd.startswith('systemctl show --property=LoadState,ActiveState,FileDescriptorStoreMax '):
-            unit = self.units.get(cmd.split()[-1])
-            if unit is None:
-                return 0, 'LoadState=not-found\nActiveState=inactive\nFileDescriptorStoreMax=0\n', ''
-            return 0, 'LoadState=%s\nActiveState=%s\nFileDescriptorStoreMax=%s\n' % (
-                unit['LoadState'], unit['ActiveState'], unit.get('FileDescriptorStoreMax', 4)), ''
-        if cmd.startswith('systemd-analyze fdstore '):
-            unit = self.units.get(cmd.split()[2])
-            if unit and unit.get('FileDescriptorStoreMax', 4) == 0:
-                return 1, '', 'Failed to call DumpUnitFileDescriptorStore: File descriptor store not enabled for %s.' % cmd.split()[2]
-            if self.fdstore_fails:
-                return 1, '', 'Unknown command verb fdstore.'
-            return 0, json.dumps([{'fdname': name} for name in unit['fdstore']]) if unit else '[]', ''
         if cmd.startswith('timeout --kill-after=5 ') and ' sh -c ' in cmd:
             seconds, inner = shlex.split(cmd)[2], shlex.split(cmd)[-1]
             self.calls.append(('test_command', int(seconds), inner))
             if self.test_hangs:
                 return flow.TIMED_OUT, '', ''
             return self.answer(inner)
-        if cmd.startswith('cat /run/luo-state/') and cmd.endswith('/restore.json'):
-            record = self.keeper_records.get(cmd.split('/')[3])
-            return (0, json.dumps(record), '') if record else (1, '', 'No such file or directory')
         if cmd == 'curl -fsS http://127.0.0.1:8089/':
             return self.test_rc, '', 'connection refused' if self.test_rc else ''
         raise AssertionError('unexpected command %r' % cmd)

@@ -46,21 +46,37 @@ def test_the_result_counts_every_round_trip_to_the_host_per_phase():
     host = FakeHost()
     result, _messages = run(host)
     calls_made = result['calls']
-    assert calls_made['total'] == {'modules': sum(1 for call in host.calls if call[0] == 'module'),
-                                   'commands': sum(1 for call in host.calls if call[0] == 'command')}
-    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'total']
-    assert calls_made['preflight']['modules'] == 2  # info with the target, then the lock
+    modules = sum(1 for call in host.calls if call[0] == 'module')
+    commands = sum(1 for call in host.calls if call[0] == 'command')
+    assert calls_made['total'] == {'modules': modules, 'commands': commands, 'seconds': host.now}
+    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'release', 'total']
+    assert calls_made['preflight']['modules'] == 1  # info with the target and the units
+    assert calls_made['stage']['modules'] == 1  # kexec_load takes the lock and stages
     assert calls_made['wait']['modules'] == 0 and calls_made['wait']['commands'] == 3  # two failed polls, the answer
+    assert calls_made['release'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}
     phases = {phase: counts for phase, counts in calls_made.items() if phase != 'total'}
     assert sum(counts['modules'] + counts['commands'] for counts in phases.values()) == len(host.calls)
 
 
+def test_the_result_says_where_the_time_went_per_phase():
+    host = FakeHost(module_s=2.0, command_s=0.5, boot_finish_s=7)
+    result, _messages = run(host, test_command='curl -fsS http://127.0.0.1:8089/')
+    calls_made = result['calls']
+    seconds = {phase: counts['seconds'] for phase, counts in calls_made.items()}
+    assert seconds['stage'] == 2.0  # kexec_load
+    assert seconds['test_command'] == 0.5 and calls_made['test_command']['commands'] == 1
+    assert seconds['release'] == 2.0  # the lock module
+    assert seconds['boot'] >= 7  # systemd finishing its boot counts there, not in verify
+    assert seconds['total'] == pytest.approx(sum(value for phase, value in seconds.items() if phase != 'total'))
+    assert seconds['total'] == pytest.approx(host.now)
+
+
 def test_a_refused_update_counts_its_calls_too():
-    host = FakeHost(device_held=2)
+    host = FakeHost(device_held=2, module_s=1.5)
     with pytest.raises(LiveUpdateFailed) as failed:
         run(host)
-    assert failed.value.result['calls'] == {'preflight': {'modules': 2, 'commands': 0},
-                                            'total': {'modules': 2, 'commands': 0}}
+    assert failed.value.result['calls'] == {'preflight': {'modules': 2, 'commands': 0, 'seconds': 6.0},
+                                            'total': {'modules': 2, 'commands': 0, 'seconds': 6.0}}
 
 
 def test_waits_for_systemd_to_finish_booting():
@@ -291,6 +307,10 @@ def test_default_kernel_is_the_newest_newer_one_and_said():
     assert result['kernel_chosen'] == '/boot/vmlinuz-7.10.1-rc1'
     assert result['kernel_after'] == '7.10.1-rc1'
     assert any('chose /boot/vmlinuz-7.10.1-rc1' in message for message in messages)
+    # info chose and checked it in the preflight's one module run
+    assert result['calls']['preflight']['modules'] == 1
+    (preflight_info,) = [call[2] for call in host.calls if call[:2] == ('module', calls.INFO) and 'probe_device' in call[2]]
+    assert preflight_info.get('target_newest') is True and 'target_kernel' not in preflight_info
 
 
 def test_same_release_is_allowed_and_said():
@@ -298,19 +318,6 @@ def test_same_release_is_allowed_and_said():
     result, messages = run(host, kernel='/boot/vmlinuz-7.2.13')
     assert result['kernel_after'] == '7.2.13'
     assert any('restarts the same kernel' in message for message in messages)
-
-
-def test_fd_store_listing_that_is_no_json_is_refused_in_preflight():
-    class Garbled(FakeHost):
-        def answer(self, cmd):
-            if cmd.startswith('systemd-analyze fdstore '):
-                return 0, 'FDNAME TYPE DEVNO\n', ''
-            return super().answer(cmd)
-    host = Garbled()
-    failure = failure_of(host)
-    assert (failure.result['phase'], failure.reason) == ('preflight', 'read-failed')
-    assert 'could not read the fd store of demo.service: fd store listing is not JSON' in str(failure)
-    assert stage_calls(host) == []
 
 
 def test_read_failure_names_the_command():
@@ -499,10 +506,10 @@ def test_host_gone_after_the_new_boot_fails_with_what_is_known():
 
 def test_connection_drop_in_preflight_fails_cleanly():
     class Flaky(FakeHost):
-        def answer(self, cmd):
-            if cmd.startswith('systemctl show --property=LoadState'):
+        def module(self, name, args):
+            if name == calls.INFO:
                 raise RuntimeError('Shared connection to 127.0.0.1 closed.')
-            return super().answer(cmd)
+            return super().module(name, args)
     failure = failure_of(Flaky())
     assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
     assert 'Shared connection to 127.0.0.1 closed.' in str(failure)
@@ -527,6 +534,25 @@ def test_unreadable_fd_store_is_refused_in_preflight():
     assert failure.result['phase'] == 'preflight'
     assert 'Unknown command verb fdstore' in str(failure)
     assert stage_calls(host) == []
+
+
+def test_unreadable_fd_store_after_the_kexec_fails_the_verify():
+    class BreaksAtBoot(FakeHost):
+        def boot(self):
+            super().boot()
+            self.fdstore_fails = True
+    failure = failure_of(BreaksAtBoot())
+    assert (failure.result['phase'], failure.reason) == ('verify', 'read-failed')
+    assert str(failure).startswith('verify: could not read the state of demo.service: ')
+
+
+def test_the_units_are_read_with_the_facts_no_command_of_their_own():
+    host = FakeHost(keepers={'files': 'restored'})
+    result, _messages = run(host, verify_units=['demo.service', 'luo-state@files.service'])
+    infos = [call[2] for call in host.calls if call[0] == 'module' and call[1] == calls.INFO]
+    assert [args.get('units') for args in infos] == [['demo.service', 'luo-state@files.service']] * 2
+    assert result['restored']['luo-state@files.service']['keeper_restored'] is True
+    assert result['calls']['preflight']['commands'] == 0 and result['calls']['verify']['commands'] == 0
 
 
 def test_failures_say_phase_and_reason():

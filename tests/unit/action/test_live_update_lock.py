@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_checks as checks
+from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import WALL_START, FakeHost
@@ -19,15 +20,35 @@ OWNER = 'awx job 42'
 PATH = lockrules.DEFAULT_PATH
 
 
+def as_lock_call(call):
+    """The lock module's arguments a module call amounts to (kexec_load with lock_owner takes the lock), or None."""
+    if call[:2] == ('module', hostlock.MODULE):
+        return call[2]
+    if call[:2] == ('module', flow.KEXEC_LOAD) and 'lock_owner' in call[2]:
+        args = {'state': 'acquired', 'owner': call[2]['lock_owner'], 'ttl': call[2]['lock_ttl']}
+        if 'lock_controller' in call[2]:
+            args['controller'] = call[2]['lock_controller']
+        return args
+    return None
+
+
 def lock_calls(host, state=None):
-    return [call[2] for call in host.calls if call[:2] == ('module', hostlock.MODULE)
-            and (state is None or call[2]['state'] == state)]
+    found = [as_lock_call(call) for call in host.calls]
+    return [args for args in found if args is not None and (state is None or args['state'] == state)]
 
 
 def position(host, wanted):
-    """Index in host.calls of the first module call to ``wanted`` (name, state)."""
-    return next(index for index, call in enumerate(host.calls)
-                if call[0] == 'module' and (call[1], call[2].get('state')) == wanted)
+    """Index in host.calls of the first module call to ``wanted`` (name, state): (lock module, acquired) is the
+    kexec_load call that takes the lock."""
+    for index, call in enumerate(host.calls):
+        if call[0] != 'module':
+            continue
+        lock_args = as_lock_call(call)
+        if wanted[0] == hostlock.MODULE and lock_args is not None and lock_args['state'] == wanted[1]:
+            return index
+        if (call[1], call[2].get('state')) == wanted:
+            return index
+    raise StopIteration(wanted)
 
 
 def holder(owner='awx job 7', expires_in=3000):
@@ -36,10 +57,12 @@ def holder(owner='awx job 7', expires_in=3000):
 
 # --- the lock around the update ---
 
-def test_the_lock_is_taken_before_staging_and_released_at_the_end():
+def test_the_lock_is_taken_by_the_stage_itself_and_released_at_the_end():
     host = FakeHost()
     result, _messages = run(host, lock_owner=OWNER)
-    assert position(host, (hostlock.MODULE, 'acquired')) < position(host, (flow.KEXEC_LOAD, 'loaded'))
+    (stage,) = [call[2] for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD)]
+    assert (stage['lock_owner'], stage['lock_ttl']) == (OWNER, 1200)
+    assert [call[2]['state'] for call in host.calls if call[:2] == ('module', hostlock.MODULE)] == ['released']
     assert host.calls[-1] == ('module', hostlock.MODULE, {'state': 'released', 'owner': OWNER})
     assert host.lock is None
     assert result['lock'] == {'owner': OWNER, 'path': PATH, 'held_by': None, 'reentrant': False, 'taken_over': None,
@@ -53,7 +76,8 @@ def test_the_lock_is_taken_after_the_preflight():
     host = FakeHost()
     run(host, lock_owner=OWNER)
     kexec = host.calls.index(('command', flow.KEXEC_NOW))
-    unit_reads = [index for index, call in enumerate(host.calls[:kexec]) if call[0] == 'command' and 'LoadState' in call[1]]
+    unit_reads = [index for index, call in enumerate(host.calls[:kexec])
+                  if call[0] == 'module' and call[1] == calls.INFO and call[2].get('units') == ['demo.service']]
     assert unit_reads and max(unit_reads) < position(host, (hostlock.MODULE, 'acquired'))
 
 
@@ -87,12 +111,13 @@ def test_lock_ttl_is_passed_on():
 def test_a_lock_held_by_another_run_fails_the_update_with_nothing_staged():
     host = FakeHost(lock=holder())
     failure = failure_of(host, lock_owner=OWNER)
-    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'locked')
+    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'locked')
     message = str(failure)
     assert '%s is held by awx job 7 (controller awx-ee-1) since ' % PATH in message
     assert 'Wait until that run ends' in message and 'if that run is dead, remove %s on the host' % PATH in message
     assert message.endswith('nothing was staged')
-    assert stage_calls(host) == [] and host.staged is None and not host.kexeced
+    assert host.staged is None and not host.kexeced
+    assert [call for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD)][1:] == []  # nothing to unload
     assert lock_calls(host, 'released') == []
     assert host.lock == holder()
     assert failure.result['lock']['held_by'] == holder()
@@ -180,11 +205,11 @@ def test_a_lock_taken_over_meanwhile_is_left_to_its_new_owner_and_said():
 
 
 class LostAnswer(FakeHost):
-    """The lock is taken on the host, but its answer never reaches the controller."""
+    """The lock is taken and the kernel staged on the host, but the answer never reaches the controller."""
 
     def module(self, name, args):
         answer = super().module(name, args)
-        if name == hostlock.MODULE and args['state'] == 'acquired':
+        if name == flow.KEXEC_LOAD and 'lock_owner' in args:
             raise RuntimeError('Shared connection to 127.0.0.1 closed.')
         return answer
 
@@ -192,22 +217,22 @@ class LostAnswer(FakeHost):
 def test_a_lock_whose_answer_was_lost_is_released_only_when_the_owner_is_this_tasks_alone():
     host = LostAnswer()
     failure = failure_of(host)
-    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
+    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'connection-lost')
     assert host.lock is None and len(lock_calls(host, 'released')) == 1
-    assert stage_calls(host) == []
+    assert host.staged is None and failure.result['unstaged'] is True
     host = LostAnswer(lock=holder(OWNER))  # the caller may have held it before: not this task's to release
     failure = failure_of(host, lock_owner=OWNER)
     assert failure.reason == 'connection-lost' and lock_calls(host, 'acquired')
-    assert lock_calls(host, 'released') == [] and host.lock['owner'] == OWNER
+    assert lock_calls(host, 'released') == [] and host.lock['owner'] == OWNER and host.staged is None
 
 
 def test_a_lock_that_cannot_be_taken_fails_with_what_the_module_said():
     host = FakeHost(lock_fails='cannot create the directory /var/lib/luo-liveupdate of the lock: Permission denied; '
                                'run with root privileges (become: true)')
     failure = failure_of(host, lock_owner=OWNER)
-    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'lock-failed')
+    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'lock-failed')
     assert 'cannot take the lock: cannot create the directory' in str(failure) and 'become: true' in str(failure)
-    assert stage_calls(host) == [] and lock_calls(host, 'released') == []
+    assert host.staged is None and lock_calls(host, 'released') == []
 
 
 @pytest.mark.parametrize('params, words', [
@@ -258,7 +283,8 @@ def test_check_mode_plan_has_the_command_line_from_kexec_load_in_check_mode():
     # the same arguments staging uses
     real = FakeHost(installed={'7.2.13': None, '7.3.4': '/boot/initrd.img-7.3.4'})
     run(real, append=['quiet'])
-    assert stage_calls(host) == stage_calls(real)
+    without_lock = [{name: value for name, value in args.items() if not name.startswith('lock_')} for args in stage_calls(real)]
+    assert stage_calls(host) == without_lock
 
 
 def test_check_mode_fails_when_kexec_load_would_refuse():
@@ -312,3 +338,12 @@ def test_a_kernel_staged_already_is_refused_in_check_mode_too():
 def test_staged_record_reads_only_a_record():
     assert checks.staged_record('{"kernel": "/boot/x"}') == {'kernel': '/boot/x'}
     assert checks.staged_record('[1]') is None and checks.staged_record('') is None
+
+
+def test_a_failed_stage_gives_the_lock_back_in_the_same_module_run():
+    host = FakeHost(stage_fails=True)
+    failure = failure_of(host)
+    assert (failure.result['phase'], failure.reason) == ('stage', 'stage-failed')
+    assert host.lock is None and lock_calls(host, 'released') == []  # kexec_load released it: no module run for it
+    assert failure.result['lock']['released'] is True
+    assert failure.result['lock']['release_msg'].endswith('released again after the failure')

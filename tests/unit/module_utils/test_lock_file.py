@@ -367,3 +367,55 @@ def test_a_file_system_that_cannot_sync_directories_still_gets_the_lock(host, mo
     monkeypatch.setattr(os, 'fsync', no_directory_sync)
     assert lock.acquire(host, PATH, 'awx job 42', 3600, None, NOW)['acquired'] is True
     lock._sync_directory(host.path('/nowhere/lock'))  # pylint: disable=protected-access  # no directory: nothing to sync
+
+
+# take_for_staging and give_back: kexec_load's view of the lock
+
+def test_take_for_staging_reports_the_answer_with_path_and_no_release_yet(host):
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+    assert (taken['acquired'], taken['path'], taken['released_again']) == (True, PATH, False)
+    assert 'changed' not in taken and on_disk(host)['owner'] == 'awx job 42'
+
+
+def test_take_for_staging_says_who_holds_it(host):
+    place(host, held_by('other run'))
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+    assert taken['acquired'] is False and taken['held_by']['owner'] == 'other run'
+
+
+def test_take_for_staging_of_an_unreadable_lock_is_refused_without_a_holder(host):
+    place(host, 'garbage')
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+    assert (taken['acquired'], taken['held_by'], taken['lock']) == (False, None, None)
+    assert 'is not a lock record' in taken['msg']
+
+
+def test_give_back_releases_what_was_taken(host):
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+    given = lock.give_back(host, taken, 'awx job 42', NOW + 5)
+    assert given['released_again'] is True and given['msg'].endswith('; released again after the failure')
+    assert on_disk(host) is None
+
+
+def test_give_back_keeps_a_lock_the_owner_held_before(host):
+    place(host, held_by('awx job 42'))
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+    assert lock.give_back(host, taken, 'awx job 42', NOW + 5)['released_again'] is False
+    assert on_disk(host)['owner'] == 'awx job 42'
+
+
+def test_give_back_in_check_mode_writes_nothing(host):
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW, check_mode=True)
+    assert lock.give_back(host, taken, 'awx job 42', NOW + 5, check_mode=True) == taken
+    assert on_disk(host) is None
+
+
+def test_give_back_that_fails_says_so(host, monkeypatch):
+    taken = lock.take_for_staging(host, 'awx job 42', 600, 'ctl', NOW)
+
+    def refuse(_path):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(os, 'unlink', refuse)
+    given = lock.give_back(host, taken, 'awx job 42', NOW + 5)
+    assert given['released_again'] is False
+    assert 'releasing it again after the failure failed: cannot remove the lock' in given['msg']

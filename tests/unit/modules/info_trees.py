@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from ansible_collections.luo.liveupdate.plugins.module_utils import systemd
 from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
@@ -104,13 +105,14 @@ def install_kernel(root, release, abi=LUO_ABI, method='gzip', config=True):
     return path
 
 
-def install_tool(root, path, outputs, default_rc=1):
-    """A shell script at host ``path`` answering ``outputs`` {first argument: (rc, stdout[, stderr])}.
+def install_tool(root, path, outputs, default_rc=1, key='"$1"'):
+    """A shell script at host ``path`` answering ``outputs`` {first argument: (rc, stdout[, stderr])}; with
+    ``key='"$*"'``, {all the arguments, space-separated: ...}.
 
     Every call is appended to ROOT/calls.log, so tests can tell which tool ran.
     """
     log = os.path.join(str(root), CALLS_LOG)
-    lines = ['#!/bin/sh', 'echo "$0 $*" >> %s' % shlex.quote(log), 'case "$1" in']
+    lines = ['#!/bin/sh', 'echo "$0 $*" >> %s' % shlex.quote(log), 'case %s in' % key]
     for argument, answer in outputs.items():
         rc, out, err = (tuple(answer) + ('',))[:3]
         lines.append('  %s)' % shlex.quote(argument))
@@ -144,6 +146,19 @@ def install_systemctl(root, version=SYSTEMCTL_VERSION, show=SHOW_COLD, show_rc=0
     else:
         answer = (show_rc, '', 'Failed to connect to bus: No such file or directory')
     return install_tool(root, path, {'--version': (0, fixture_text(SYSTEMD_FIXTURES, version)), 'show': answer})
+
+
+def install_unit_tools(root, unit_answers, fdstore_answers):
+    """systemctl (as install_systemctl, and answering ``show --property=... UNIT`` from ``unit_answers`` {unit:
+    (rc, stdout[, stderr])}) and systemd-analyze answering ``fdstore UNIT --json=short`` from ``fdstore_answers``."""
+    manager = 'show --timestamp=us+utc --property=' + ','.join(systemd.MANAGER_PROPERTIES)
+    outputs = {'--version': (0, fixture_text(SYSTEMD_FIXTURES, SYSTEMCTL_VERSION)),
+               manager: (0, fixture_text(SYSTEMD_FIXTURES, SHOW_COLD))}
+    outputs.update(('show --property=LoadState,ActiveState,FileDescriptorStoreMax ' + unit, answer)
+                   for unit, answer in unit_answers.items())
+    install_tool(root, '/usr/bin/systemctl', outputs, key='"$*"')
+    fdstore = {'fdstore %s --json=short' % unit: answer for unit, answer in fdstore_answers.items()}
+    install_tool(root, '/usr/bin/systemd-analyze', fdstore, key='"$*"')
 
 
 def calls(root):

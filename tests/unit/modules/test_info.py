@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 
 import pytest
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import readiness
+from ansible_collections.luo.liveupdate.plugins.module_utils import image_cache, readiness
+from ansible_collections.luo.liveupdate.plugins.modules import info
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
 from ansible_collections.luo.liveupdate.tests.unit.modules.info_trees import check, ids, root  # noqa: F401  pylint: disable=unused-import
@@ -90,18 +92,25 @@ def test_ready_host_with_kho_on_by_default(root, check):
     assert result['ready'] is True and result['kho']['enabled'] is True
 
 
-def test_module_changes_nothing(root, check):
+def test_module_changes_nothing_but_its_cache_of_image_facts(root, check):
+    cache = os.path.join(root, image_cache.CACHE_PATH.lstrip('/'))
+
     def snapshot():
         state = {}
         for directory, _dirs, files in os.walk(root):
             for name in files:
                 path = os.path.join(directory, name)
-                if name != trees.CALLS_LOG:
+                if name != trees.CALLS_LOG and path != cache:
                     state[path] = (os.lstat(path).st_mode, os.lstat(path).st_mtime_ns)
         return state
     before = snapshot()
-    check(target_kernel='/boot/vmlinuz-7.2.13', probe_device=True)
+    first = check(target_kernel='/boot/vmlinuz-7.2.13', probe_device=True)
     assert snapshot() == before
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o600
+    # The second run answers the same from the cache.
+    second = check(target_kernel='/boot/vmlinuz-7.2.13', probe_device=True)
+    assert {key: second[key] for key in ('kernel', 'target', 'compatible')} == {
+        key: first[key] for key in ('kernel', 'target', 'compatible')}
 
 
 # --- one blocker at a time ---
@@ -252,6 +261,74 @@ def test_nothing_ready(root, check):
     assert ids(result['reasons']) == [
         'kernel-config-kexec-handover', 'kernel-config-liveupdate', 'kernel-config-liveupdate-memfd',
         'cmdline-liveupdate', 'cmdline-kho', 'device-missing', 'kexec-missing', 'kexec-load-disabled', 'systemd-missing']
+
+
+# --- units ---
+
+def unit_show(load='loaded', active='active', fdmax=4):
+    return 0, 'LoadState=%s\nActiveState=%s\nFileDescriptorStoreMax=%d\n' % (load, active, fdmax)
+
+
+def test_no_units_asked_none_reported(root, check):
+    assert check()['units'] == {}
+
+
+def test_units_with_their_fd_stores_and_a_keeper_record(root, check):
+    memfds = (trees.SYSTEMD_FIXTURES + '/fdstore-memfds-262.json')
+    with open(memfds, encoding='utf-8') as handle:
+        listing = handle.read()
+    trees.install_unit_tools(root, {'demo.service': unit_show(), 'luo-state@files.service': unit_show(fdmax=0),
+                                    'gone.service': unit_show('not-found', 'inactive', 0)},
+                             {'demo.service': (0, listing)})
+    trees.write(root, '/run/luo-state/files/restore.json', '{"result": "restored", "boot_id": "b2"}')
+    result = check(units=['demo.service', 'luo-state@files.service', 'gone.service'])
+    assert result['ready'] is True
+    assert result['units'] == {
+        'demo.service': {'load_state': 'loaded', 'active_state': 'active', 'fdstore': ['cache', 'state'], 'error': None},
+        'luo-state@files.service': {'load_state': 'loaded', 'active_state': 'active', 'fdstore': [], 'error': None,
+                                    'restore_record': {'result': 'restored', 'boot_id': 'b2'}},
+        'gone.service': {'load_state': 'not-found', 'active_state': 'inactive', 'fdstore': [], 'error': None}}
+
+
+def test_a_unit_systemd_cannot_tell_about_is_reported_with_the_error(root, check):
+    trees.install_unit_tools(root, {'demo.service': unit_show()}, {'demo.service': (1, '', 'Unknown command verb fdstore.')})
+    state = check(units=['demo.service'])['units']['demo.service']
+    assert state['fdstore'] is None and state['error'].endswith('failed with exit code 1: Unknown command verb fdstore.')
+
+
+@pytest.mark.parametrize('bad', ['redis', '-H host.service'])
+def test_a_bad_unit_name_is_refused_and_nothing_is_read(root, check, bad):
+    result = check(units=['demo.service', bad])
+    assert result.failed and result['changed'] is False
+    assert result['msg'] == 'units entry %r is not a unit name: give full names such as "myapp.service"' % bad
+    assert trees.calls(root) == []
+
+
+# --- target_newest ---
+
+def test_target_newest_checks_the_newest_newer_installed_kernel(root, check):
+    trees.install_kernel(root, '7.3.4')
+    trees.install_kernel(root, '7.2.9')  # older than the running 7.2.13: never chosen
+    result = check(target_newest=True)
+    assert result['target_chosen'] == '/boot/vmlinuz-7.3.4'
+    assert result['target']['release'] == '7.3.4' and result['compatible'] is True
+
+
+def test_target_newest_without_a_newer_kernel_checks_no_target(root, check):
+    trees.install_kernel(root, '7.2.9')
+    result = check(target_newest=True)
+    assert result['target_chosen'] is None
+    assert 'target' not in result and 'compatible' not in result and result['ready'] is True
+
+
+def test_target_newest_and_target_kernel_together_are_refused(root, run_module):
+    result = run_module(info.main, {'target_newest': True, 'target_kernel': TARGET}, check_mode=True)
+    assert result.failed and 'mutually exclusive: target_kernel|target_newest' in result['msg']
+    assert trees.calls(root) == []
+
+
+def test_without_target_newest_no_choice_is_reported(root, check):
+    assert 'target_chosen' not in check()
 
 
 # --- probe_device ---

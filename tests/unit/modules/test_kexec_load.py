@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.modules import kexec_load
+from ansible_collections.luo.liveupdate.plugins.modules import lock as lock_module
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
 
 FAKE_KEXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kexec_load', 'kexec')
@@ -665,3 +666,87 @@ def test_unload_ignores_the_load_options(root, run_module):
     run_module(kexec_load.main, stage_args())
     result = run_module(kexec_load.main, {'state': 'unloaded', 'kernel': 'relative/ignored'})
     assert not result.failed and result['changed'] is True
+
+
+# Staging under the host lock
+
+LOCK = 'var/lib/luo-liveupdate/lock'
+
+
+def lock_record(root):
+    text = read(root, LOCK)
+    return None if text is None else json.loads(text)
+
+
+def test_lock_owner_takes_the_lock_before_staging_and_keeps_it(root, run_module):
+    result = run_module(kexec_load.main, stage_args(lock_owner='awx job 42', lock_ttl=1800, lock_controller='awx-ee'))
+    assert not result.failed, result
+    assert result['loaded'] is True and loaded(root) == '1'
+    taken = result['lock']
+    assert (taken['acquired'], taken['reentrant'], taken['taken_over'], taken['released_again']) == (True, False, False, False)
+    assert taken['path'] == '/var/lib/luo-liveupdate/lock' and taken['msg'].startswith('took /var/lib/luo-liveupdate/lock')
+    held = lock_record(root)
+    assert (held['owner'], held['controller'], held['expires'] - held['started']) == ('awx job 42', 'awx-ee', 1800)
+
+
+def test_without_lock_owner_no_lock_is_read_or_taken(root, run_module):
+    result = run_module(kexec_load.main, stage_args())
+    assert 'lock' not in result and lock_record(root) is None
+
+
+def test_a_lock_held_by_another_run_refuses_and_nothing_is_staged(root, run_module):
+    run_module(lock_module.main, {'owner': 'other run', 'ttl': 600})
+    result = run_module(kexec_load.main, stage_args(lock_owner='awx job 42'))
+    assert result.failed and result['changed'] is False
+    assert result['msg'].startswith('/var/lib/luo-liveupdate/lock is held by other run')
+    assert result['msg'].endswith('; nothing was staged')
+    assert result['lock']['held_by']['owner'] == 'other run' and result['lock']['acquired'] is False
+    assert_untouched(root)
+    assert lock_record(root)['owner'] == 'other run'
+
+
+def test_the_owner_holding_the_lock_already_stages_and_keeps_holding_it(root, run_module):
+    run_module(lock_module.main, {'owner': 'rollout of web', 'ttl': 600})
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Invalid argument\n')
+    result = run_module(kexec_load.main, stage_args(lock_owner='rollout of web'))
+    assert result.failed and result['lock']['reentrant'] is True
+    assert result['lock']['released_again'] is False
+    assert lock_record(root)['owner'] == 'rollout of web'  # the caller's lock is the caller's to release
+
+
+def test_a_failed_stage_releases_the_lock_it_took(root, run_module):
+    write(root, 'kexec.fail-load', 'kexec_file_load failed: Invalid argument\n')
+    result = run_module(kexec_load.main, stage_args(lock_owner='awx job 42'))
+    assert result.failed and result['msg'].startswith('/usr/sbin/kexec -s -l failed (rc 1)')
+    assert result['lock']['released_again'] is True and result['lock']['msg'].endswith('released again after the failure')
+    assert lock_record(root) is None and loaded(root) == '0'
+
+
+def test_an_incompatible_target_releases_the_lock_it_took(root, run_module):
+    install_kernel(root, TARGET, abi=(b'kho-v4', b'luo-v6', b'memfd-v2'))
+    result = run_module(kexec_load.main, stage_args(lock_owner='awx job 42'))
+    assert result.failed and 'refusing to stage' in result['msg']
+    assert result['lock']['released_again'] is True and lock_record(root) is None
+    assert_untouched(root)
+
+
+def test_check_mode_says_whether_the_lock_would_be_refused_and_writes_none(root, run_module):
+    planned = run_module(kexec_load.main, stage_args(lock_owner='awx job 42'), check_mode=True)
+    assert not planned.failed and planned['lock']['acquired'] is True and lock_record(root) is None
+    run_module(lock_module.main, {'owner': 'other run', 'ttl': 600})
+    refused = run_module(kexec_load.main, stage_args(lock_owner='awx job 42'), check_mode=True)
+    assert refused.failed and refused['lock']['held_by']['owner'] == 'other run'
+    assert_untouched(root)
+
+
+@pytest.mark.parametrize('args, msg', [
+    ({'lock_owner': ''}, "lock_owner '' is empty: give a name for the run that takes the lock"),
+    ({'lock_owner': 'a\nb'}, "lock_owner 'a\\nb' contains a control character"),
+    ({'lock_owner': 'x', 'lock_ttl': 0}, 'lock_ttl 0 is not a positive number of seconds'),
+])
+def test_bad_lock_options_fail_and_change_nothing(root, run_module, args, msg):
+    result = run_module(kexec_load.main, stage_args(**args))
+    assert result.failed and result['msg'].startswith(msg), result['msg']
+    assert result['changed'] is False
+    assert_untouched(root)
+    assert lock_record(root) is None
