@@ -23,7 +23,7 @@ import tempfile
 from ansible_collections.luo.liveupdate.plugins.module_utils import kimage
 
 CACHE_PATH = '/var/cache/luo-liveupdate/images.json'
-MAX_ENTRIES = 8  # a few kernels are installed at a time; older entries go first
+MAX_ENTRIES = 4  # the running kernel, the target and a spare pair; older entries go first (each holds a config)
 
 
 def identity(path):
