@@ -7,7 +7,7 @@ COLL := $(ROOT)/build/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLL)
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: venv collection-link test unit integration sanity lint package molecule bench-smoke bench lab-deps stock-kernel demo clean
+.PHONY: venv collection-link test unit integration sanity lint package molecule lab bench-smoke bench lab-deps stock-kernel demo clean
 
 venv:
 	@tools/setup-venv
@@ -20,7 +20,7 @@ collection-link:
 ## integration (real tools, kernels and playbooks on this machine), the lab scenarios, and the benchmark's smoke run.
 # Stages in this order, stopping at the first failure; the log ends with the time of each.
 test:
-	@tools/run-stages unit sanity lint package integration molecule bench-smoke
+	@tools/run-stages unit sanity lint package integration lab
 
 # Unit tests: offline, only the venv, seconds.
 unit: venv collection-link
@@ -50,6 +50,10 @@ stock-kernel:
 # Every scenario, in two lanes (tools/molecule-all); SCENARIOS="lab live_update" runs only those.
 molecule: venv collection-link lab-deps
 	tools/molecule-all $(SCENARIOS)
+
+# make test's lab stage: every scenario and the benchmark's smoke run, in the same two lanes.
+lab: venv collection-link lab-deps
+	tools/molecule-all --bench-smoke
 
 # One run of each method at 64 MiB: proves the benchmark still works, measures nothing.
 bench-smoke: venv collection-link lab-deps

@@ -41,6 +41,13 @@ if [ "$name" = "$FAIL_SCENARIO" ]; then
 fi
 """
 
+BENCH = """#!/bin/bash
+# bench/run --smoke
+echo "bench $*" >> "$REPO_LOG"
+echo "bench table"
+[ -z "$FAIL_BENCH" ] || { echo "bench stopped: no VM" >&2; exit 1; }
+"""
+
 
 def executable(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -57,6 +64,7 @@ def repo(tmp_path):
     executable(str(root / 'lab' / 'rootfs'), ROOTFS)
     executable(str(root / 'lab' / 'disk'), DISK)
     executable(str(root / '.venv' / 'bin' / 'molecule'), MOLECULE)
+    executable(str(root / 'bench' / 'run'), BENCH)
     for name, variants in (('faults', ['luo', 'luo']), ('rollout', ['plain', 'plain']), ('uefi', ['efi-grub', 'efi-sdboot']),
                            ('lab', ['luo']), ('_shared', [])):
         (root / 'molecule' / name).mkdir(parents=True)
@@ -68,7 +76,7 @@ def repo(tmp_path):
 
 def run(repo, *args, **env):
     log = repo / 'calls.log'
-    environ = dict(os.environ, REPO_LOG=str(log), FAIL_ROOTFS='', FAIL_DISK='', FAIL_SCENARIO='')
+    environ = dict(os.environ, REPO_LOG=str(log), FAIL_ROOTFS='', FAIL_DISK='', FAIL_SCENARIO='', FAIL_BENCH='')
     environ.update(env)
     done = subprocess.run([str(repo / 'tools' / 'molecule-all')] + list(args), cwd=str(repo), env=environ,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -117,7 +125,7 @@ def test_a_failed_scenario_is_printed_whole_with_its_console_tails_and_the_other
     assert 'kernel panic in rollout' in done.stdout
     assert 'molecule uefi' in calls and 'molecule lab' in calls
     assert 'rollout FAILED' in done.stdout
-    assert 'molecule-all: failed scenarios: rollout' in done.stderr
+    assert 'molecule-all: failed: rollout' in done.stderr
 
 
 def test_a_disk_that_cannot_be_built_stops_before_any_scenario(repo):
@@ -139,6 +147,24 @@ def test_only_the_named_scenarios_and_their_disks(repo):
     done, calls = run(repo, 'lab')
     assert done.returncode == 0, done.stderr
     assert calls == ['rootfs', 'disk luo', 'molecule lab']
+
+
+def test_the_bench_smoke_run_is_one_more_job_in_the_lanes_with_its_disks(repo):
+    done, calls = run(repo, '--bench-smoke', 'lab')
+    assert done.returncode == 0, done.stderr
+    assert calls[0] == 'rootfs' and sorted(calls[1:3]) == ['disk efi-grub', 'disk luo']
+    assert sorted(calls[3:]) == ['bench --smoke', 'molecule lab']
+    assert 'longest expected first: bench-smoke lab' in done.stdout
+    assert 'molecule-all: === bench-smoke (passed after' in done.stdout and 'bench table' in done.stdout
+    assert re.search(r'times: lab \d+s, bench-smoke \d+s', done.stdout)
+
+
+def test_a_failed_bench_smoke_run_fails_the_lanes_and_the_scenarios_still_run(repo):
+    done, calls = run(repo, '--bench-smoke', FAIL_BENCH='1')
+    assert done.returncode == 1
+    assert 'bench stopped: no VM' in done.stdout
+    assert 'molecule-all: failed: bench-smoke' in done.stderr
+    assert len([call for call in calls if call.startswith('molecule')]) == 4
 
 
 @pytest.mark.parametrize('args, env, says', [
