@@ -10,6 +10,8 @@ case $LAB_CACHE in /*) ;; *) LAB_CACHE=$PWD/$LAB_CACHE ;; esac
 LAB_OLD_RELEASE=7.2.13
 LAB_NEW_RELEASE=7.3.4
 LAB_RELEASES=("$LAB_OLD_RELEASE" "$LAB_NEW_RELEASE")
+# Every lab VM's kernel command line besides root= (why no_timer_check: lab/rootfs, configure_tree).
+LAB_KERNEL_PARAMS="console=ttyS0 no_timer_check"
 LAB_MIRROR=${LUO_LAB_MIRROR:-http://deb.debian.org/debian}
 LAB_KEYRING=${LUO_LAB_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 LAB_QEMU=${LUO_LAB_QEMU:-qemu-system-x86_64}
