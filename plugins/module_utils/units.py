@@ -20,13 +20,14 @@ KEEPER_RECORD = '/run/luo-state/%s/restore.json'
 SHOW = ['systemctl', 'show', '--property=LoadState,ActiveState,FileDescriptorStoreMax']
 
 
-def validate_units(units):
-    """Full unit names only: anything else is refused before anything is read (ValueError naming it and the fix)."""
+def validate_units(units, option='units'):
+    """Full unit names only: anything else is refused before anything is read (ValueError naming the entry of
+    ``option``, as the user called it, and the fix)."""
     for unit in units:
         try:
             systemd.validate_unit(unit)
         except ValueError:
-            raise ValueError('units entry %r is not a unit name: give full names such as "myapp.service"' % (unit,)) from None
+            raise ValueError('%s entry %r is not a unit name: give full names such as "myapp.service"' % (option, unit)) from None
     return list(units)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules, systemd
+from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules
+from ansible_collections.luo.liveupdate.plugins.module_utils import units as unitrules
 
 # How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
 KHO_EVIDENCE = {'kernel log': 'kernel_log', 'debugfs': 'debugfs'}
@@ -28,13 +29,10 @@ class LiveUpdateFailed(Exception):
 
 def validate_units(units):
     """Unit names as systemd spells them; anything else is refused before the host is touched."""
-    for unit in units:
-        try:
-            systemd.validate_unit(unit)
-        except ValueError:
-            raise LiveUpdateFailed('verify_units entry %r is not a unit name: give full names such as "myapp.service"'
-                                   % (unit,), 'bad-unit') from None
-    return list(units)
+    try:
+        return unitrules.validate_units(units, 'verify_units')
+    except ValueError as exc:
+        raise LiveUpdateFailed(str(exc), 'bad-unit') from None
 
 
 def handover_witnesses(info):
