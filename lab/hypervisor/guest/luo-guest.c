@@ -8,6 +8,17 @@
  * stops while QEMU is paused). A resumed guest goes on with the same token and boot id, the
  * counter one higher; a rebooted one prints "guest up:" again with new ones.
  *
+ * With "fill" on its command line (QEMU's -append) it first writes all its RAM above 2 MiB with a
+ * pattern made of its token and each word's address, as a guest that used its memory would leave
+ * it (no zero pages for a migration to skip), prints "filled=MiB seconds=S", and after each
+ * counter line prints
+ *
+ *   rtc=HH:MM:SS mem=ok|BAD
+ *
+ * the wall clock it reads from the emulated RTC (which follows the host's: a pause shows as a jump)
+ * and whether 64 words spread over the filled RAM, a different sample each second, still hold the
+ * pattern.
+ *
  * Why not Linux: under TCG inside a TCG VM a distribution-sized kernel took from minutes to
  * over twenty to reach init (timer calibration and the IO-APIC check busy-wait on ticks);
  * this program is up in well under a second of guest time and idles in HLT between ticks.
@@ -24,12 +35,13 @@ typedef unsigned long long u64;
 /* ---------------------------------------------------------------- Multiboot header and entry */
 
 #define MB_MAGIC 0x1BADB002u
-#define MB_FLAGS 0u
+#define MB_FLAGS 0x2u /* ask for the memory size */
 __attribute__((section(".multiboot"), used, aligned(4)))
 static const u32 multiboot_header[3] = {MB_MAGIC, MB_FLAGS, (u32)-(MB_MAGIC + MB_FLAGS)};
 
 __attribute__((used)) static u8 stack[16384] __attribute__((aligned(16)));
-void guest_main(void);
+struct multiboot_info;
+void guest_main(const struct multiboot_info *info);
 
 /* Multiboot leaves the GDT undefined: load our own flat one before anything reloads a segment. */
 __asm__(
@@ -43,6 +55,7 @@ __asm__(
     "  mov $0x10, %ax\n"
     "  mov %ax, %ds\n  mov %ax, %es\n  mov %ax, %ss\n  mov %ax, %fs\n  mov %ax, %gs\n"
     "  mov $stack + 16384, %esp\n"
+    "  push %ebx\n" /* the Multiboot information */
     "  call guest_main\n"
     "2: hlt\n  jmp 2b\n"
     /* IRQ 0 (PIT), remapped to vector 0x20. */
@@ -116,6 +129,15 @@ static void put_decimal(u32 value) {
   } while (value);
   while (count)
     put_char(digits[--count]);
+}
+
+/* ticks as seconds with two decimals */
+static void put_seconds(u32 count) {
+  put_decimal(count / HZ);
+  put_char('.');
+  u32 hundredths = count % HZ * 100 / HZ;
+  put_char((char)('0' + hundredths / 10));
+  put_char((char)('0' + hundredths % 10));
 }
 
 /* ---------------------------------------------------------------- randomness made at boot */
@@ -224,6 +246,79 @@ __attribute__((used)) void timer_tick(void) {
 
 __attribute__((used)) void guest_fault(void) { put_text("guest fault: unexpected interrupt or exception, stopped\n"); }
 
+/* ---------------------------------------------------------------- its RAM, filled and checked */
+
+struct multiboot_info {
+  u32 flags, mem_lower, mem_upper, boot_device, cmdline;
+};
+#define MB_INFO_MEMORY 0x1u
+#define MB_INFO_CMDLINE 0x4u
+#define FILL_START (2u << 20) /* above this program, its stack and its tables */
+
+static u32 fill_end; /* 0: not filled */
+static u32 fill_seed;
+
+static inline u32 pattern(u32 address) { return (address * 2654435761u) ^ fill_seed; }
+
+static int has_word(const char *text, const char *word) {
+  for (const char *start = text; *start; start++) {
+    if (start != text && start[-1] != ' ')
+      continue;
+    const char *a = start, *b = word;
+    while (*b && *a == *b)
+      a++, b++;
+    if (!*b && (*a == ' ' || !*a))
+      return 1;
+  }
+  return 0;
+}
+
+/* Every word from FILL_START to the end of RAM, eight at a time. */
+static void fill_memory(u32 end) {
+  for (u32 address = FILL_START; address < end; address += 32) {
+    volatile u32 *word = (volatile u32 *)address;
+    for (int i = 0; i < 8; i++)
+      word[i] = pattern(address + 4u * (u32)i);
+  }
+  fill_end = end;
+}
+
+static int memory_intact(u32 round) {
+  u32 span = (fill_end - FILL_START) / 4u;
+  for (u32 i = 0; i < 64; i++) {
+    u32 address = FILL_START + 4u * ((u32)mix(((u64)round << 32) | i) % span);
+    if (*(volatile u32 *)address != pattern(address))
+      return 0;
+  }
+  return 1;
+}
+
+static u32 bcd(u8 value) { return (value & 0x0f) + (value >> 4) * 10u; }
+
+static void put_two(u32 value) { /* two digits */
+  put_char((char)('0' + value / 10 % 10));
+  put_char((char)('0' + value % 10));
+}
+
+/* The RTC's time of day, read twice until both reads agree (not torn by an update). */
+static void put_rtc(void) {
+  u8 now[3], again[3];
+  do {
+    while (cmos_read(0x0a) & 0x80) {
+    }
+    for (int i = 0; i < 3; i++)
+      now[i] = cmos_read((u8)(4 - 2 * i));
+    for (int i = 0; i < 3; i++)
+      again[i] = cmos_read((u8)(4 - 2 * i));
+  } while (now[0] != again[0] || now[1] != again[1] || now[2] != again[2]);
+  int binary = cmos_read(0x0b) & 0x04;
+  for (int i = 0; i < 3; i++) {
+    if (i)
+      put_char(':');
+    put_two(binary ? now[i] : bcd(now[i]));
+  }
+}
+
 /* ---------------------------------------------------------------- the guest */
 
 static void put_boot_id(u64 high, u64 low) { /* formatted like a UUID */
@@ -238,10 +333,11 @@ static void put_boot_id(u64 high, u64 low) { /* formatted like a UUID */
   put_hex(low, 12);
 }
 
-void guest_main(void) {
+void guest_main(const struct multiboot_info *info) {
   serial_init();
   u64 seed = boot_entropy();
   u64 token = mix(seed ^ 1), id_high = mix(seed ^ 2), id_low = mix(seed ^ 3);
+  fill_seed = (u32)token;
   put_text("guest up: token=");
   put_hex(token, 16);
   put_text(" boot_id=");
@@ -252,6 +348,17 @@ void guest_main(void) {
   pic_init();
   pit_init();
   __asm__ volatile("sti");
+
+  if ((info->flags & MB_INFO_CMDLINE) && has_word((const char *)info->cmdline, "fill") && (info->flags & MB_INFO_MEMORY)) {
+    u32 end = (1u << 20) + info->mem_upper * 1024u; /* below 4 GiB: a 32-bit guest */
+    u32 started = ticks;
+    fill_memory(end);
+    put_text("filled=");
+    put_decimal((end - FILL_START) >> 20);
+    put_text(" seconds=");
+    put_seconds(ticks - started);
+    put_char('\n');
+  }
 
   u32 counter = 0, next = HZ;
   for (;;) {
@@ -268,11 +375,12 @@ void guest_main(void) {
     put_text(" boot_id=");
     put_boot_id(id_high, id_low);
     put_text(" uptime=");
-    put_decimal(now / HZ);
-    put_char('.');
-    u32 hundredths = now % HZ * 100 / HZ;
-    put_char((char)('0' + hundredths / 10));
-    put_char((char)('0' + hundredths % 10));
+    put_seconds(now);
     put_char('\n');
+    if (fill_end) {
+      put_text("rtc=");
+      put_rtc();
+      put_text(memory_intact(counter) ? " mem=ok\n" : " mem=BAD\n");
+    }
   }
 }

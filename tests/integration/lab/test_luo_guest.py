@@ -164,3 +164,44 @@ def test_a_saved_guest_resumes_where_it_stopped(guest, tmp_path):
     assert int(after.group(2)) == int(last_before.group(2)) + 1  # the counter goes on, no reboot
     assert float(after.group(4)) > float(last_before.group(4))
     assert sum(1 for line in lines(serial) if line.startswith('guest up:')) == 1
+
+
+FILLED = re.compile(r'^filled=(\d+) seconds=(\d+\.\d\d)$')
+CHECK = re.compile(r'^rtc=(\d\d):(\d\d):(\d\d) mem=(ok|BAD)$')
+
+
+def saved_state_bytes(guest, tmp_path, *extra):
+    """Boot the guest with extra arguments, save it by migration to a file; (state size, serial lines)."""
+    state, serial = tmp_path / 'state', tmp_path / 'serial.log'
+    process = qemu(guest, serial, tmp_path / 'qmp.sock', *extra)
+    try:
+        wait_for(serial, lambda line: (m := LINE.match(line)) and int(m.group(2)) >= 2, 60, process)
+        qmp = Qmp(tmp_path / 'qmp.sock')
+        qmp.call('stop')
+        qmp.call('migrate', uri='exec:cat > %s' % state)
+        deadline = time.monotonic() + 60
+        while qmp.call('query-migrate').get('status') != 'completed':
+            assert time.monotonic() < deadline, qmp.call('query-migrate')
+            time.sleep(0.2)
+        qmp.close()
+    finally:
+        stop(process)
+    return state.stat().st_size, lines(serial)
+
+
+def test_a_filled_guest_checks_its_memory_and_a_save_carries_all_of_it(guest, tmp_path):
+    (tmp_path / 'filled').mkdir()
+    (tmp_path / 'empty').mkdir()
+    filled_bytes, seen = saved_state_bytes(guest, tmp_path / 'filled', '-append', 'fill')
+    empty_bytes, plain = saved_state_bytes(guest, tmp_path / 'empty')
+    filled = [FILLED.match(line) for line in seen if line.startswith('filled=')]
+    # 64 MiB less the first 2 and what the firmware keeps at the top
+    assert len(filled) == 1 and filled[0] and 60 <= int(filled[0].group(1)) <= 62, seen
+    checks = [CHECK.match(line) for line in seen if line.startswith('rtc=')]
+    assert checks and all(checks) and {m.group(4) for m in checks} == {'ok'}, seen
+    # Each counter line is followed by its check; without fill there are neither.
+    assert all(seen[seen.index(line) + 1].startswith('rtc=') for line in seen if LINE.match(line)
+               and seen.index(line) + 1 < len(seen))
+    assert not [line for line in plain if line.startswith(('filled=', 'rtc='))]
+    # The pattern leaves no zero page: the migration writes the whole filled RAM, against almost nothing.
+    assert filled_bytes > 60 * 1048576 > 8 * empty_bytes, (filled_bytes, empty_bytes)
