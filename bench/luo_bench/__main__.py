@@ -12,6 +12,9 @@ import subprocess
 import sys
 import time
 
+from .guest_lines import GuestLinesError
+from .hv_report import HV_LABELS, hv_targets, markdown_hv, plot_hv, summarise_hv
+from .hypervisor import HV_METHODS, HvBench
 from .methods import METHODS, UEFI_METHODS, Bench
 from .report import FULL_ONLY, check_well_formed, markdown, summarise, write_plots
 from .timeline import TimelineError
@@ -32,11 +35,14 @@ def parse_args(argv):
     parser.add_argument('--big-file-mib', type=int, help='size of the one big file for the luo-state test (default 256, smoke 16)')
     parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy, NAME-uefi for the UEFI one (default luo-bench)')
     parser.add_argument('--mem', type=int, default=3072, help='VM memory in MiB (default 3072: room for 1 GiB of state)')
+    parser.add_argument('--hv-sizes', help='nested guest sizes in MiB for the hypervisor case, smallest first (default 256,1024,2048; smoke 256)')
+    parser.add_argument('--hv-runs', type=int, help='runs per hypervisor figure (default 3, smoke 1)')
     parser.add_argument('--out', help='results directory (default bench/results, smoke build/bench-smoke)')
     parser.add_argument('--report', metavar='JSON', help='no measurement: write the summary, the plots and latest.md again from a results file')
     args = parser.parse_args(argv)
     smoke = args.smoke
-    defaults = {'runs': 1 if smoke else 5, 'files': 1000 if smoke else 10000, 'big_file_mib': 16 if smoke else 256}
+    defaults = {'runs': 1 if smoke else 5, 'files': 1000 if smoke else 10000, 'big_file_mib': 16 if smoke else 256,
+                'hv_runs': 1 if smoke else 3}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -44,9 +50,15 @@ def parse_args(argv):
         args.sizes = sorted(int(size) for size in (args.sizes or ('64' if smoke else '64,256,1024')).split(','))
     except ValueError:
         parser.error('--sizes %r is not a comma-separated list of MiB, e.g. 64,256,1024' % args.sizes)
+    try:
+        args.hv_sizes = sorted(int(size) for size in (args.hv_sizes or ('256' if smoke else '256,1024,2048')).split(','))
+    except ValueError:
+        parser.error('--hv-sizes %r is not a comma-separated list of MiB, e.g. 256,1024,2048' % args.hv_sizes)
     args.out = args.out or (os.path.join(REPO, 'build', 'bench-smoke') if smoke else os.path.join(REPO, 'bench', 'results'))
-    if min(args.runs, args.files, args.big_file_mib, *args.sizes) < 1:
-        parser.error('--runs, --files, --big-file-mib and every size in --sizes must be at least 1')
+    if min(args.runs, args.hv_runs, args.files, args.big_file_mib, *args.sizes) < 1:
+        parser.error('--runs, --hv-runs, --files, --big-file-mib and every size in --sizes must be at least 1')
+    if min(args.hv_sizes) < 64:
+        parser.error('every size in --hv-sizes must be at least 64 MiB (the guest fills its RAM above 2 MiB)')
     return args
 
 
@@ -154,6 +166,35 @@ def measure_uefi(args, results, workdir, log):
         vm.destroy()
 
 
+def measure_hv(args, results, workdir, log):
+    """The hypervisor case on a VM with QEMU and a nested guest of each size: the three methods, a fresh guest per size."""
+    name = args.vm + '-hv'
+    mem = max(args.hv_sizes) + 1536
+    log('booting VM %s (%d MiB) for the hypervisor case ...' % (name, mem))
+    vm = Vm.start(REPO, name, mem)
+    try:
+        bench = HvBench(vm, REPO, workdir, log)
+        bench.setup_hv()
+        results['vm_hv'] = {'mem_mib': vm.info['mem_mib'], 'kernels': bench.kernels,
+                            'qemu': vm.ssh('qemu-system-x86_64 --version').splitlines()[0]}
+        for run in range(args.hv_runs):
+            for size in rotate(args.hv_sizes, run):
+                bench.set_guest_size(size)
+                for method in HV_METHODS:  # the role's guest first, then the managed-save one
+                    results['hv_samples'].append(bench.measure_hv(method, run))
+    finally:
+        log('destroying VM %s' % name)
+        vm.destroy()
+
+
+def summarise_all(results):
+    """The host and the hypervisor summaries; the hypervisor targets beside the host ones."""
+    summary = summarise(results['samples'], results['keeper'], results['sizes_mib'])
+    summary['hv_methods'] = summarise_hv(results.get('hv_samples') or [])
+    summary['targets'].update(hv_targets(summary['hv_methods'], results.get('hv_sizes_mib') or [0]))
+    return summary
+
+
 def write_results(args, results, log):
     """JSON, plots and markdown under args.out; after a full run, latest.md names it (no copies of its files)."""
     os.makedirs(args.out, exist_ok=True)
@@ -161,10 +202,18 @@ def write_results(args, results, log):
     names = ['phases'] if args.smoke else ['phases', 'scaling', 'overhead']
     if results['samples']:
         results['plots'] = write_plots(results, stamp + '-', names)
+    if results.get('hv_samples'):
+        import matplotlib  # pylint: disable=import-outside-toplevel
+        matplotlib.use('Agg')
+        from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+        plot_hv(pyplot, {'methods': results['summary']['hv_methods']}, results['hv_sizes_mib'], stamp + '-hypervisor.png')
+        results['plots'].append('hypervisor')
     with open(stamp + '.json', 'w', encoding='utf-8') as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
     with open(stamp + '.md', 'w', encoding='utf-8') as handle:
         handle.write(markdown(results, results['stamp'] + '-'))
+        if results.get('hv_samples'):
+            handle.write('\n'.join(markdown_hv({'methods': results['summary']['hv_methods']}, results['hv_sizes_mib'])) + '\n')
     if not args.smoke and not results['error']:
         with open(os.path.join(args.out, 'latest.md'), 'w', encoding='utf-8') as handle:
             handle.write('The latest full run: [%s.md](%s.md).\n' % (results['stamp'], results['stamp']))
@@ -177,7 +226,7 @@ def report_again(args):
     with open(args.report, encoding='utf-8') as handle:
         results = json.load(handle)
     args.out, args.smoke = os.path.dirname(os.path.abspath(args.report)), results['smoke']
-    results['summary'] = summarise(results['samples'], results['keeper'], results['sizes_mib'])
+    results['summary'] = summarise_all(results)
     write_results(args, results, lambda message: print(message, file=sys.stderr))
     return 1 if check_well_formed(results) else 0
 
@@ -193,18 +242,22 @@ def main(argv=None):
     log = log_to(os.path.join(workdir, 'bench.log'))
     results = {'schema': 1, 'stamp': stamp, 'started': now.strftime('%Y-%m-%d %H:%M UTC'), 'smoke': args.smoke, 'runs': args.runs,
                'sizes_mib': args.sizes, 'luo_state_data': {'files': args.files, 'big_file_mib': args.big_file_mib},
-               'machine': machine_info(), 'vm': None, 'vm_uefi': None, 'samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
+               'hv_sizes_mib': args.hv_sizes, 'machine': machine_info(), 'vm': None, 'vm_uefi': None, 'vm_hv': None, 'samples': [],
+               'hv_samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
     try:
         measure(args, results, workdir, log)
         measure_uefi(args, results, workdir, log)
-    except (BenchError, TimelineError) as exc:
+        measure_hv(args, results, workdir, log)
+    except (BenchError, TimelineError, GuestLinesError) as exc:
         results['error'] = str(exc)
         log('stopped: %s' % exc)
     results['machine']['loadavg_end'] = os.getloadavg()
     results['finished'] = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    results['summary'] = summarise(results['samples'], results['keeper'], args.sizes)
+    results['summary'] = summarise_all(results)
     stamp_path = write_results(args, results, log)
     problems = check_well_formed(results)
+    seen = {sample['method'] for sample in results['hv_samples']}
+    problems += ['no sample of %s' % method for method in HV_LABELS if method not in seen]
     for plot in results['plots']:
         with open('%s-%s.png' % (stamp_path, plot), 'rb') as handle:
             if handle.read(8) != b'\x89PNG\r\n\x1a\n':

@@ -248,6 +248,8 @@ def markdown(results, png_prefix):
         value = target.get('ratio', target.get('seconds'))
         unit = ' s' if 'seconds' in target else ''
         measured = '-' if value is None else '%.2f%s' % (value, unit)
+        if target.get('bytes') is not None:
+            measured = '%d bytes' % target['bytes']
         lines.append('| %s | %s | %s |' % (target['target'], measured, _verdict(target['met']) if 'met' in target else 'information'))
     lines += ['', '## Plots', ''] + ['![%s](%s%s.png)' % (name, png_prefix, name) for name in results['plots']]
     if results.get('failures'):

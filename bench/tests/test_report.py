@@ -165,6 +165,16 @@ def test_smoke_defaults():
         parse_args(['--runs', '0'])
 
 
+def test_hypervisor_defaults_and_bad_sizes():
+    smoke, full = parse_args(['--smoke']), parse_args([])
+    assert (smoke.hv_runs, smoke.hv_sizes) == (1, [256])
+    assert (full.hv_runs, full.hv_sizes) == (3, [256, 1024, 2048])
+    assert parse_args(['--hv-sizes', '2048,512']).hv_sizes == [512, 2048]
+    for bad in (['--hv-sizes', 'big'], ['--hv-sizes', '32'], ['--hv-runs', '0']):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
 def test_report_again_from_a_results_file(tmp_path):
     results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
     del results['summary']
@@ -177,3 +187,21 @@ def test_report_again_from_a_results_file(tmp_path):
     assert (tmp_path / ('%s-scaling.png' % stamp)).read_bytes()[:4] == b'\x89PNG'
     assert not list(tmp_path.glob('latest-*'))
     assert json.loads(path.read_text())['summary']['targets']['blackout_growth']['ratio'] == pytest.approx(1.2, abs=1e-3)
+
+
+def test_report_again_with_hypervisor_samples(tmp_path):
+    results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    del results['summary']
+    guest = {'kept': True, 'memory_ok': True, 'rtc_pause_s': 20}
+    results.update(hv_sizes_mib=[256], hv_samples=[
+        {'method': method, 'size_mib': 256, 'run': 0, 'pause_s': pause, 'host_blackout_s': 40.0, 'disk_bytes': disk,
+         'guest': guest} for method, pause, disk in (('hv_live_update', 20.0, 0), ('hv_save_reboot', 60.0, 270000000),
+                                                     ('hv_save_kexec', 50.0, 270000000))])
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps(results))
+    assert main(['--report', str(path)]) == 0
+    text = (tmp_path / ('%s.md' % results['stamp'])).read_text()
+    assert '| live update (guest RAM kept in memory) | 256 | 20.0 (20.0-20.0) |' in text
+    assert 'the live update writes no guest RAM to disk (< 1 MiB at every size) | 0 bytes | met |' in text
+    assert (tmp_path / ('%s-hypervisor.png' % results['stamp'])).read_bytes()[:4] == b'\x89PNG'
+
