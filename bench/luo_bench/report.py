@@ -377,8 +377,10 @@ def check_well_formed(results):
         if not isinstance(line.get('blackout_s'), (int, float)) or not line.get('phases_s'):
             problems.append('sample %s/%s has no blackout or phases' % (sample.get('method'), sample.get('run')))
     seen = {sample.get('method') for sample in results.get('samples', [])}
-    wanted = [method for method in METHOD_LABELS if not (results.get('smoke') and method in FULL_ONLY)]
+    parts = results.get('parts') or ['host', 'uefi']  # results from before --parts measured both
+    wanted = [method for method in METHOD_LABELS if not (results.get('smoke') and method in FULL_ONLY)
+              and ('uefi' if method.endswith('_uefi') else 'host') in parts]
     problems += ['no sample of %s' % method for method in wanted if method not in seen]
-    if not results.get('keeper'):
+    if 'host' in parts and not results.get('keeper'):
         problems.append('no luo-state sample')
     return problems

@@ -165,6 +165,18 @@ def test_smoke_defaults():
         parse_args(['--runs', '0'])
 
 
+def test_parts_choose_what_is_measured():
+    assert parse_args([]).parts == ['host', 'uefi', 'hv']
+    assert parse_args(['--parts', 'hv']).parts == ['hv']
+    for bad in (['--parts', 'gpu'], ['--parts', ',']):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+    results = results_of([], [])
+    assert "no luo-state sample" in report.check_well_formed(results)
+    results['parts'] = ['hv']
+    assert report.check_well_formed(results) == []
+
+
 def test_hypervisor_defaults_and_bad_sizes():
     smoke, full = parse_args(['--smoke']), parse_args([])
     assert (smoke.hv_runs, smoke.hv_sizes) == (1, [256])
