@@ -42,10 +42,10 @@ fi
 """
 
 BENCH = """#!/bin/bash
-# bench/run --smoke
+# bench/run --smoke --parts PARTS ...
 echo "bench $*" >> "$REPO_LOG"
-echo "bench table"
-[ -z "$FAIL_BENCH" ] || { echo "bench stopped: no VM" >&2; exit 1; }
+echo "bench table of $3"
+[ "$3" != "$FAIL_BENCH" ] || { echo "bench stopped: no VM" >&2; exit 1; }
 """
 
 
@@ -149,22 +149,28 @@ def test_only_the_named_scenarios_and_their_disks(repo):
     assert calls == ['rootfs', 'disk luo', 'molecule lab']
 
 
-def test_the_bench_smoke_run_is_one_more_job_in_the_lanes_with_its_disks(repo):
+def test_the_bench_smoke_run_is_two_more_jobs_in_the_lanes_with_its_disks(repo):
     done, calls = run(repo, '--bench-smoke', 'lab')
     assert done.returncode == 0, done.stderr
     assert calls[0] == 'rootfs' and sorted(calls[1:3]) == ['disk efi-grub', 'disk luo']
-    assert sorted(calls[3:]) == ['bench --smoke', 'molecule lab']
-    assert 'longest expected first: bench-smoke lab' in done.stdout
-    assert 'molecule-all: === bench-smoke (passed after' in done.stdout and 'bench table' in done.stdout
-    assert re.search(r'times: lab \d+s, bench-smoke \d+s', done.stdout)
+    # Two at once: each its own VM name (bench/run destroys its VMs at the end) and results directory.
+    assert sorted(calls[3:]) == ['bench --smoke --parts host,uefi --vm luo-bench --out build/bench-smoke',
+                                 'bench --smoke --parts hv --vm luo-bench-hvsmoke --out build/bench-smoke-hv',
+                                 'molecule lab']
+    assert 'longest expected first: bench-smoke bench-smoke-hv lab' in done.stdout
+    for name, part in (('bench-smoke', 'host,uefi'), ('bench-smoke-hv', 'hv')):
+        assert 'molecule-all: === %s (passed after' % name in done.stdout and 'bench table of %s' % part in done.stdout
+    assert re.search(r'times: lab \d+s, bench-smoke \d+s, bench-smoke-hv \d+s', done.stdout)
 
 
-def test_a_failed_bench_smoke_run_fails_the_lanes_and_the_scenarios_still_run(repo):
-    done, calls = run(repo, '--bench-smoke', FAIL_BENCH='1')
+@pytest.mark.parametrize('part, job', [('host,uefi', 'bench-smoke'), ('hv', 'bench-smoke-hv')])
+def test_a_failed_bench_smoke_job_fails_the_lanes_and_the_rest_still_runs(repo, part, job):
+    done, calls = run(repo, '--bench-smoke', FAIL_BENCH=part)
     assert done.returncode == 1
     assert 'bench stopped: no VM' in done.stdout
-    assert 'molecule-all: failed: bench-smoke' in done.stderr
+    assert 'molecule-all: failed: %s' % job in done.stderr
     assert len([call for call in calls if call.startswith('molecule')]) == 4
+    assert len([call for call in calls if call.startswith('bench')]) == 2
 
 
 @pytest.mark.parametrize('args, env, says', [
