@@ -181,11 +181,11 @@ def measure_hv(args, results, workdir, log):
     try:
         bench = HvBench(vm, REPO, workdir, log)
         bench.setup_hv()
-        results['vm_hv'] = {'mem_mib': vm.info['mem_mib'], 'kernels': bench.kernels,
-                            'qemu': vm.ssh('qemu-system-x86_64 --version').splitlines()[0]}
+        results['vm_hv'] = {'mem_mib': vm.info['mem_mib'], 'kernels': bench.kernels, 'qemu': None}
         for run in range(args.hv_runs):
             for size in rotate(args.hv_sizes, run):
-                bench.set_guest_size(size)
+                bench.set_guest_size(size)  # installs QEMU the first time
+                results['vm_hv']['qemu'] = results['vm_hv']['qemu'] or vm.ssh('qemu-system-x86_64 --version').splitlines()[0]
                 for method in HV_METHODS:  # the role's guest first, then the managed-save one
                     results['hv_samples'].append(bench.measure_hv(method, run))
     finally:
@@ -206,8 +206,7 @@ def write_results(args, results, log):
     os.makedirs(args.out, exist_ok=True)
     stamp = os.path.join(args.out, results['stamp'])
     names = ['phases'] if args.smoke else ['phases', 'scaling', 'overhead']
-    if results['samples']:
-        results['plots'] = write_plots(results, stamp + '-', names)
+    results['plots'] = write_plots(results, stamp + '-', names) if results['samples'] else []
     if results.get('hv_samples'):
         import matplotlib  # pylint: disable=import-outside-toplevel
         matplotlib.use('Agg')
@@ -217,9 +216,8 @@ def write_results(args, results, log):
     with open(stamp + '.json', 'w', encoding='utf-8') as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
     with open(stamp + '.md', 'w', encoding='utf-8') as handle:
-        handle.write(markdown(results, results['stamp'] + '-'))
-        if results.get('hv_samples'):
-            handle.write('\n'.join(markdown_hv({'methods': results['summary']['hv_methods']}, results['hv_sizes_mib'])) + '\n')
+        hv_lines = markdown_hv({'methods': results['summary']['hv_methods']}, results['hv_sizes_mib']) if results.get('hv_samples') else []
+        handle.write(markdown(results, results['stamp'] + '-', hv_lines))
     if not args.smoke and not results['error']:
         with open(os.path.join(args.out, 'latest.md'), 'w', encoding='utf-8') as handle:
             handle.write('The latest full run: [%s.md](%s.md).\n' % (results['stamp'], results['stamp']))

@@ -74,7 +74,7 @@ def markdown_hv(summary, sizes):
     """The hypervisor section of the summary page."""
     methods = summary['methods']
     lines = ['', '## Hypervisor: a guest that filled its RAM, kept across the host\'s kernel switch', '',
-             '| method | guest MiB | guest pause | by its own clock | host away | MiB written to disk | guest kept |',
+             "| method | guest MiB | guest pause | the pause by the guest's own clock | host away | MiB written to disk | guest kept |",
              '|---|---|---|---|---|---|---|']
     for method, label in HV_LABELS.items():
         for size in sizes:

@@ -191,14 +191,51 @@ def _verdict(met):
     return {True: 'met', False: 'missed', None: 'not measured'}[met]
 
 
-def markdown(results, png_prefix):
-    """The summary page: tables of medians (min-max), the targets, the plots."""
-    summary, sizes = results['summary'], results['sizes_mib']
-    methods, low = summary['methods'], str(sizes[0])
+def parts_of(results):
+    """The parts the run measured; results from before --parts name none: host and UEFI, and hv when it has samples."""
+    return results.get('parts') or ['host', 'uefi'] + (['hv'] if results.get('hv_samples') else [])
+
+
+def target_part(name):
+    """Which part of the benchmark (host, uefi, hv) measures the target called name."""
+    return 'hv' if name.startswith('hv_') else 'uefi' if name.startswith('uefi_') else 'host'
+
+
+def markdown(results, png_prefix, sections=()):
+    """The summary page: tables of medians (min-max) of the parts measured, then ``sections`` (lines), the targets
+    of those parts, the plots."""
+    parts = parts_of(results)
     lines = ['# luo.liveupdate benchmark, %s' % results['started'], '',
              '%s; %d run(s) per figure, median (min-max) in seconds; %s.' % (
-                 'Smoke run' if results['smoke'] else 'Full run', results['runs'], machine_line(results)), '',
-             '## Blackout at %s MiB: from the shutdown until the demo answers again' % low, '',
+                 'Smoke run' if results['smoke'] else 'Full run', results['runs'], machine_line(results)), '']
+    if 'host' in parts or 'uefi' in parts:
+        lines += host_tables(results)
+    lines += list(sections)
+    lines += ['', '## Targets', '', '| target | measured | verdict |', '|---|---|---|']
+    for name, target in results['summary']['targets'].items():
+        if target_part(name) not in parts:
+            continue
+        value = target.get('ratio', target.get('seconds'))
+        unit = ' s' if 'seconds' in target else ''
+        measured = '-' if value is None else '%.2f%s' % (value, unit)
+        if target.get('bytes') is not None:
+            measured = '%d bytes' % target['bytes']
+        lines.append('| %s | %s | %s |' % (target['target'], measured, _verdict(target['met']) if 'met' in target else 'information'))
+    lines += ['', '## Plots', ''] + ['![%s](%s%s.png)' % (name, png_prefix, name) for name in results['plots']]
+    if results.get('failures'):
+        lines += ['', '## Failed samples (left out of the figures)', '']
+        lines += ['- %s, %d MiB, run %d: %s' % (item['method'], item['size_mib'], item['run'] + 1, item['error'].splitlines()[0])
+                  for item in results['failures']]
+    if results.get('error'):
+        lines += ['', '## Stopped early', '', '```', results['error'], '```']
+    return '\n'.join(lines) + '\n'
+
+
+def host_tables(results):
+    """The host part's tables: blackout per method, state size, orchestration, the luo-state keeper."""
+    summary, sizes = results['summary'], results['sizes_mib']
+    methods, low = summary['methods'], str(sizes[0])
+    lines = ['## Blackout at %s MiB: from the shutdown until the demo answers again' % low, '',
              '| method | blackout | until the service started | until it held its state | state kept | '
              + ' | '.join(PHASE_LABELS[p] for p in PHASES) + ' |',
              '|---|---|---|---|---|' + '---|' * len(PHASES)]
@@ -243,28 +280,17 @@ def markdown(results, png_prefix):
         for entry in summary['keeper'].values():
             lines.append('| %s | %.1f | %s | %s | %d/%d |'
                          % (entry['what'], entry['bytes'] / 1048576.0, _fmt(entry['save_s']), _fmt(entry['restore_s']), entry['intact'], entry['n']))
-    lines += ['', '## Targets', '', '| target | measured | verdict |', '|---|---|---|']
-    for name, target in summary['targets'].items():
-        value = target.get('ratio', target.get('seconds'))
-        unit = ' s' if 'seconds' in target else ''
-        measured = '-' if value is None else '%.2f%s' % (value, unit)
-        if target.get('bytes') is not None:
-            measured = '%d bytes' % target['bytes']
-        lines.append('| %s | %s | %s |' % (target['target'], measured, _verdict(target['met']) if 'met' in target else 'information'))
-    lines += ['', '## Plots', ''] + ['![%s](%s%s.png)' % (name, png_prefix, name) for name in results['plots']]
-    if results.get('failures'):
-        lines += ['', '## Failed samples (left out of the figures)', '']
-        lines += ['- %s, %d MiB, run %d: %s' % (item['method'], item['size_mib'], item['run'] + 1, item['error'].splitlines()[0])
-                  for item in results['failures']]
-    if results.get('error'):
-        lines += ['', '## Stopped early', '', '```', results['error'], '```']
-    return '\n'.join(lines) + '\n'
+    return lines
 
 
 def machine_line(results):
-    host, vm = results['machine'], results.get('vm') or {}
-    return 'controller %s, %s CPUs; VM: qemu TCG, 1 vCPU, %s MiB, kernels %s, %s' % (
-        host.get('cpu'), host.get('cpus'), vm.get('mem_mib'), ' and '.join(vm.get('kernels', [])), vm.get('systemd'))
+    host, vm, hv = results['machine'], results.get('vm'), results.get('vm_hv')
+    line = 'controller %s, %s CPUs; VMs: qemu TCG, 1 vCPU' % (host.get('cpu'), host.get('cpus'))
+    if vm:
+        line += '; %s MiB, kernels %s, %s' % (vm.get('mem_mib'), ' and '.join(vm.get('kernels', [])), vm.get('systemd'))
+    if hv:
+        line += '; hypervisor VM %s MiB, kernels %s, %s' % (hv.get('mem_mib'), ' and '.join(hv.get('kernels', [])), hv.get('qemu'))
+    return line
 
 
 # --- plots ---------------------------------------------------------------------
@@ -377,7 +403,7 @@ def check_well_formed(results):
         if not isinstance(line.get('blackout_s'), (int, float)) or not line.get('phases_s'):
             problems.append('sample %s/%s has no blackout or phases' % (sample.get('method'), sample.get('run')))
     seen = {sample.get('method') for sample in results.get('samples', [])}
-    parts = results.get('parts') or ['host', 'uefi']  # results from before --parts measured both
+    parts = parts_of(results)
     wanted = [method for method in METHOD_LABELS if not (results.get('smoke') and method in FULL_ONLY)
               and ('uefi' if method.endswith('_uefi') else 'host') in parts]
     problems += ['no sample of %s' % method for method in wanted if method not in seen]

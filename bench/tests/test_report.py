@@ -217,3 +217,34 @@ def test_report_again_with_hypervisor_samples(tmp_path):
     assert 'the live update writes no guest RAM to disk (< 1 MiB at every size) | 0 bytes | met |' in text
     assert (tmp_path / ('%s-hypervisor.png' % results['stamp'])).read_bytes()[:4] == b'\x89PNG'
 
+
+def test_a_report_of_the_hypervisor_part_made_again_lists_its_plot_once(tmp_path):
+    results = dict(results_of([], []), parts=['hv'], hv_sizes_mib=[256], hv_samples=[
+        {'method': 'hv_live_update', 'size_mib': 256, 'run': 0, 'pause_s': 20.0, 'host_blackout_s': 40.0, 'disk_bytes': 0,
+         'guest': {'kept': True, 'memory_ok': True, 'rtc_pause_s': 0}}])
+    del results['summary']
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps(results))
+    for _again in range(2):  # the second time from the file the first one rewrote
+        assert main(['--report', str(path)]) == 0
+        assert (tmp_path / ('%s.md' % results['stamp'])).read_text().count('![hypervisor]') == 1
+
+
+def test_a_page_of_the_hypervisor_part_alone_has_its_section_and_targets_only():
+    results = dict(results_of([], []), parts=['hv'], vm=None, plots=['hypervisor'],
+                   vm_hv={'mem_mib': 1792, 'kernels': ['7.2.13', '7.3.4'], 'qemu': 'QEMU emulator version 11.1.3'})
+    results['summary']['targets']['hv_guest_kept'] = {'met': True, 'target': 'the guest kept its memory'}
+    text = report.markdown(results, 'x-', ['', '## Hypervisor', '', '| the hv table |'])
+    assert '## Blackout' not in text and '## Orchestration' not in text and '## State size' not in text
+    assert text.index('| the hv table |') < text.index('## Targets')
+    assert '| the guest kept its memory | - | met |' in text
+    assert 'UEFI' not in text and 'ping' not in text  # the host and UEFI targets were not measured
+    assert 'hypervisor VM 1792 MiB, kernels 7.2.13 and 7.3.4, QEMU emulator version 11.1.3' in text
+    assert '![hypervisor](x-hypervisor.png)' in text
+
+
+def test_a_page_of_the_host_part_alone_leaves_out_the_uefi_and_hypervisor_targets():
+    results = dict(results_of(full_samples(), []), parts=['host'])
+    text = report.markdown(results, 'x-')
+    assert '| live update blackout grows <= 10% from 64 MiB to 1024 MiB | 1.20 | missed |' in text
+    assert 'UEFI:' not in text and 'hypervisor VM' not in text
