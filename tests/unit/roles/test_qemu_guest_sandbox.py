@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from ansible_collections.luo.liveupdate.tests.unit.roles.qemu_guest_unit_files import UNIT, render_drop_in
 
 
@@ -45,8 +47,26 @@ def test_drop_in_for_a_tcg_guest_without_network_adds_only_the_user():
     assert drop_in['FileDescriptorStoreMax'] == ['4'] and drop_in['FileDescriptorStorePreserve'] == ['yes']
     assert drop_in['TimeoutStartSec'] == ['120'] and drop_in['TimeoutStopSec'] == ['120']
     for key in ('PrivateDevices', 'DeviceAllow', 'SupplementaryGroups', 'PrivateNetwork', 'RestrictAddressFamilies',
-                'IPAddressDeny', 'ReadWritePaths'):
+                'IPAddressDeny', 'ReadWritePaths', 'After'):
         assert key not in drop_in
+
+
+def test_a_guest_without_network_starts_early_and_first_and_stops_before_shutdown():
+    """After a live update the guest resumes early in the boot, not after the host's network."""
+    unit = settings(UNIT.read_text())
+    assert unit['DefaultDependencies'] == ['no']
+    assert unit['After'] == ['local-fs.target systemd-journald.socket']
+    assert unit['Before'] == ['shutdown.target'] and unit['Conflicts'] == ['shutdown.target']
+    assert unit['StartupCPUWeight'] == ['1000']
+    for key in ('Requires', 'Wants'):
+        assert key not in unit, key
+
+
+@pytest.mark.parametrize('network', ['user', 'tap'])
+def test_a_guest_on_the_network_starts_after_the_hosts_network(network):
+    drop_in = render_drop_in(network=network)
+    assert re.search(r'^\[Unit\]\n(#.*\n)*After=network\.target\n', drop_in, re.M)
+    assert settings(drop_in)['After'] == ['network.target']
 
 
 def test_drop_in_for_kvm_opens_dev_kvm_only():
