@@ -35,6 +35,21 @@ def _seconds_of_day(check):
     return int(check.group(1)) * 3600 + int(check.group(2)) * 60 + int(check.group(3))
 
 
+def boots(lines):
+    """How many times the guest booted in this log (its ``guest up:`` lines)."""
+    return sum(1 for line in lines if UP.match(line.rstrip('\r')))
+
+
+def filled_and_running(lines, boots_before=0):
+    """Whether the guest of the log's last boot, a boot after the first ``boots_before``, filled its RAM and runs:
+    one of its own last lines is a check. Checks of an earlier boot in the same log never count."""
+    stripped = [line.rstrip('\r') for line in lines]
+    ups = [index for index, line in enumerate(stripped) if UP.match(line)]
+    if len(ups) <= boots_before:
+        return False
+    return any(CHECK.match(line) for line in stripped[ups[-1] + 1:][-3:])
+
+
 def around_pause(before, after):
     """``before``: the log's lines up to the pause; ``after``: the lines written since. Returns kept (same token
     and boot id, the counter one on, no new boot), the counters, memory_ok (every check after the pause) and

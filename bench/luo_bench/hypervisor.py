@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 
-from .guest_lines import around_pause
+from .guest_lines import around_pause, boots, filled_and_running
 from .methods import Bench
 from .vm import BOOT_ID, GUEST_DIR, BenchError
 
@@ -60,10 +60,11 @@ class HvBench(Bench):
         """The role's guest with mib MiB, booted afresh (a new size applies only to a fresh boot), RAM filled."""
         self.log('guest: %d MiB, booted afresh and filled' % mib)
         self.stop_own_guest()
+        booted = boots(self.serial_lines(ROLE_SERIAL))
         self.vm.ssh('systemctl stop %s 2>/dev/null; systemctl clean --what=fdstore %s 2>/dev/null; true' % (ROLE_UNIT, ROLE_UNIT))
         self.playbook('hypervisor.yml', {'bench_guest_mib': mib, 'bench_guest_kernel': GUEST_ELF})
         self.size = mib
-        self.wait_filled(ROLE_SERIAL)
+        self.wait_filled(ROLE_SERIAL, booted)
 
     def use_own_guest(self):
         """From the role's guest to the managed-save guest of the same size (the role's unit stopped and disabled)."""
@@ -80,10 +81,10 @@ class HvBench(Bench):
             self.vm.ssh('systemctl enable --quiet %s' % ROLE_UNIT)
             self.own_guest = False
 
-    def wait_filled(self, serial):
-        """Until the guest filled its RAM and its last lines are a check (it runs)."""
+    def wait_filled(self, serial, boots_before=0):
+        """Until the guest (one that booted after the log's first boots_before) filled its RAM and runs."""
         deadline = time.monotonic() + FILL_TIMEOUT_S
-        while not any(line.startswith('rtc=') and line.endswith(' mem=ok') for line in self.serial_lines(serial)[-3:]):
+        while not filled_and_running(self.serial_lines(serial), boots_before):
             if time.monotonic() > deadline:
                 raise BenchError('VM %s: the guest did not fill its %d MiB within %d s; its log: %s'
                                  % (self.vm.name, self.size, FILL_TIMEOUT_S, self.serial_lines(serial)[-5:]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from luo_bench.guest_lines import GuestLinesError, around_pause
+from luo_bench.guest_lines import GuestLinesError, around_pause, boots, filled_and_running
 
 TOKEN, BOOT = '5a1011330dbf3eb5', 'bead32b9-955f-2efd-de03-49934e48cf5a'
 
@@ -56,3 +56,26 @@ def test_without_checks_no_rtc_pause():
 def test_a_log_without_the_guest_on_either_side_is_an_error(before, after, which):
     with pytest.raises(GuestLinesError, match='no counter line %s the pause' % which):
         around_pause(before, after)
+
+
+NEXT_TOKEN, NEXT_BOOT = '4bc240f6cc8c9978', '376e3c19-ca4f-9835-0eea-9f9fb8763793'
+NEXT_UP = 'guest up: token=%s boot_id=%s' % (NEXT_TOKEN, NEXT_BOOT)
+
+
+def test_a_guest_that_filled_its_ram_and_prints_checks_runs():
+    assert filled_and_running(BEFORE) is True
+    assert filled_and_running(BEFORE[:2]) is False  # still filling
+    assert filled_and_running([]) is False
+
+
+def test_the_checks_of_the_boot_before_never_count_for_the_next_one():
+    # A bigger guest booted in the same log, still filling: the last lines of the one before are no sign of it.
+    log = BEFORE + [NEXT_UP, 'filled=1021 seconds=37.42']
+    assert filled_and_running(log) is False
+    assert filled_and_running(log + [count(1, NEXT_TOKEN, NEXT_BOOT), check('17:30:23') + '\r']) is True
+
+
+def test_a_new_boot_is_waited_for_until_it_shows():
+    assert boots(BEFORE) == 1 and boots(BEFORE + [NEXT_UP + '\r']) == 2
+    assert filled_and_running(BEFORE, boots_before=1) is False  # the new guest has not booted yet
+    assert filled_and_running(BEFORE + [NEXT_UP, count(1, NEXT_TOKEN, NEXT_BOOT), check('17:30:23')], boots_before=1) is True

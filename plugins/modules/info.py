@@ -350,44 +350,21 @@ cautions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, readiness, target, units
+from ansible_collections.luo.liveupdate.plugins.module_utils import info_report
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
-from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel
-from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            target_kernel=dict(type='path'),
-            target_newest=dict(type='bool', default=False),
-            probe_device=dict(type='bool', default=False),
-            units=dict(type='list', elements='str', default=[]),
-        ),
+        argument_spec=info_report.OPTIONS,
         mutually_exclusive=[('target_kernel', 'target_newest')],
         supports_check_mode=True,
     )
     try:
-        unit_names = units.validate_units(module.params['units'])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    host = Host.from_module(module)
-    facts = hostfacts.gather(host, probe_device=module.params['probe_device'])
-    reasons = readiness.host_reasons(facts)
-    result = dict(changed=False, ready=not reasons, reasons=reasons, units=units.unit_states(host, unit_names),
-                  **hostfacts.public(facts))
-
-    target_kernel = module.params['target_kernel']
-    if module.params['target_newest']:
-        chosen = newest_newer_kernel(facts['kernels'], facts['kernel']['release'])
-        target_kernel = result['target_chosen'] = chosen['image'] if chosen else None
-    if target_kernel:
-        try:
-            _target, judged = target.judge(host, 'target_kernel', target_kernel, facts['kernel'])
-        except (ValueError, KernelImageError) as exc:
-            module.fail_json(msg=str(exc), **result)
-        result.update(judged)
-    module.exit_json(**result)
+        result, _image = info_report.report(Host.from_module(module), module.params)
+    except info_report.ReportFailed as exc:
+        module.fail_json(msg=exc.msg, changed=False, **exc.result)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

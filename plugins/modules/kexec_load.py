@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - luo.liveupdate.kexec_stage
   - luo.liveupdate.stage_lock
+  - luo.liveupdate.stage_preflight
 attributes:
   check_mode:
     support: full
@@ -93,6 +94,12 @@ EXAMPLES = r'''
     lock_owner: "awx job {{ awx_job_id | default('manual') }}"
     lock_ttl: 1800
 
+- name: Stage the newest installed kernel newer than the running one, if the host can take a live update now
+  luo.liveupdate.kexec_load:
+    preflight:
+      units: [postgresql.service]
+  register: prepared
+
 - name: Unload whatever is staged
   luo.liveupdate.kexec_load:
     state: unloaded
@@ -102,6 +109,7 @@ RETURN = r'''
 extends_documentation_fragment:
   - luo.liveupdate.kernel_target
   - luo.liveupdate.stage_lock
+  - luo.liveupdate.stage_preflight
 loaded:
   description: Whether a kernel is staged after the task (in check mode, would be).
   returned: always
@@ -164,96 +172,49 @@ reasons:
       fix: install kexec-tools (apt-get install kexec-tools / dnf install kexec-tools)
 '''
 
-import datetime
 import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, kexec, readiness, target
+from ansible_collections.luo.liveupdate.plugins.module_utils import hostfacts, info_report, kexec, preflight, staging, target
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 from ansible_collections.luo.liveupdate.plugins.module_utils.kexec import Refused
 from ansible_collections.luo.liveupdate.plugins.module_utils.kimage import KernelImageError
 
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def kexec_path(facts):
-    return facts['path'] or 'kexec'
+# systemd itself holds /dev/liveupdate for a moment at times: a busy device is probed once more after this.
+DEVICE_BUSY_RETRY_S = 3.0
 
 
-def refuse_host(facts, action, result):
-    """Refuse when this host cannot run kexec_file_load at all; force does not change that."""
-    reasons = readiness.kexec_reasons(facts)
-    if reasons:
-        raise Refused('cannot %s: %s' % (action, readiness.reasons_text(reasons)), dict(result, reasons=reasons))
-
-
-def loaded_now(host):
-    return host.read(kexec.LOADED_PATH) == '1'
-
-
-def unload_again(host, facts, done, failed):
-    """Unload a kernel this run left staged; ``done``, or ``failed`` with what kexec said, for the message."""
-    rc, _out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-    return done if rc == 0 else '%s (%s): run kexec -s -u' % (failed, (err or '').strip())
-
-
-def run_load(module, host, facts, wanted, result):
-    """Stage wanted; on failure leave the staged state as it was, and refuse."""
-    params = module.params
-    argv = kexec.load_argv(host.path(kexec_path(facts)), host.path(params['kernel']),
-                           host.path(wanted['initrd']) if wanted['initrd'] else None, wanted['cmdline'])
-    was_loaded = facts['loaded']
-    rc, out, err = host.run(argv)
-    if rc != 0:
-        left = 'the staged state is as it was'
-        if not was_loaded and loaded_now(host):
-            left = unload_again(host, facts, 'a kernel was left staged and has been unloaded',
-                                'a kernel was left staged and unloading it failed too')
-        detail = '; '.join(filter(None, [(err or out).strip(), hostfacts.lockdown_caution(facts)]))
-        raise Refused('%s failed (rc %d): %s; %s' % (' '.join(result['argv'][:3]), rc, detail, left),
-                      dict(result, loaded=loaded_now(host)))
-    if not loaded_now(host):
-        raise Refused('%s returned 0 but %s does not read 1: nothing is staged; check the kernel log (journalctl -k)'
-                      % (' '.join(result['argv'][:3]), kexec.LOADED_PATH), result)
-    try:
-        kexec.write_record(host.path(kexec.RECORD_PATH), wanted)
-    except OSError as exc:
-        # A kernel staged without its record would look like someone else's: take it back.
-        left = unload_again(host, facts, 'the kernel was unloaded again', 'unloading the kernel again failed too')
-        raise Refused('cannot write the record %s: %s; %s. Make /run writable for the module (become: true)'
-                      % (kexec.RECORD_PATH, exc, left), dict(result, loaded=loaded_now(host))) from None
-
-
-def paired_initrd(module, host, image, result):
+def paired_initrd(module, host, kernel, image, result):
     """The initramfs to stage: the one given, else the one named after the kernel as its distribution names it."""
     params = module.params
     if params['initrd'] and not os.path.isfile(host.path(params['initrd'])):
         raise Refused('initrd %s does not exist or is not a regular file: give the path of the initramfs of %s, '
                       'for example /boot/initrd.img-%s, or leave initrd out for a kernel that needs none'
-                      % (params['initrd'], params['kernel'], image['release'] or 'RELEASE'), result)
+                      % (params['initrd'], kernel, image['release'] or 'RELEASE'), result)
     result['initrd'] = params['initrd'] or image['initrd']['path']
     return result['initrd']
 
 
-def refuse_missing_initrd(module, image, initrd, result):
+def refuse_missing_initrd(module, kernel, image, initrd, result):
     """A kernel that needs an initramfs does not boot without one: refuse, or warn with force."""
     if initrd or not image['initrd']['needed']:
         return
-    text = kexec.initrd_missing_text(module.params['kernel'], image['release'], image['initrd']['candidates'])
+    text = kexec.initrd_missing_text(kernel, image['release'], image['initrd']['candidates'])
     if not module.params['force']:
         raise Refused('refusing to stage %s; or set force: true to stage it anyway' % text, result)
     module.warn('staging %s anyway (force): it will not find its root filesystem' % text)
 
 
-def judged_target(module, host, result):
-    """The kernel's facts, judged against the running kernel (target, compatible, target_reasons in result)."""
+def judged_target(host, kernel, result, image=None):
+    """The kernel's facts, judged against the running kernel (target, compatible, target_reasons in result); ``image``:
+    its facts when the preflight judged it already (then the result holds that judgement)."""
+    if image is not None:
+        return image
     try:
-        image, judged = target.judge(host, 'kernel', module.params['kernel'], hostfacts.running_kernel(host))
+        image, judged = target.judge(host, 'kernel', kernel, hostfacts.running_kernel(host))
     except ValueError as exc:
         raise Refused(str(exc), result) from None
     except KernelImageError as exc:
@@ -262,9 +223,9 @@ def judged_target(module, host, result):
     return image
 
 
-def refuse_incompatible(module, image, result):
+def refuse_incompatible(module, kernel, image, result):
     """A kernel that cannot take over from the running one is refused, unless forced (then each reason is a warning)."""
-    kernel, reasons = module.params['kernel'], result['target_reasons']
+    reasons = result['target_reasons']
     if reasons and not module.params['force']:
         raise Refused('refusing to stage %s (release %s): it cannot take over from the running kernel: %s. '
                       'Fix: %s; or set force: true to stage it anyway' % (
@@ -290,7 +251,7 @@ def take_lock(module, host, result):
 def stage(module, host):
     params = module.params
     # Until it is staged, "loaded" tells what a failure leaves: whatever was staged before.
-    result = dict(changed=False, loaded=loaded_now(host), record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
+    result = dict(changed=False, loaded=staging.loaded_now(host), record=kexec.RECORD_PATH, argv=[], kernel=params['kernel'],
                   initrd=params['initrd'])
     try:
         target.require_absolute('initrd', params['initrd'], '/boot/initrd.img-7.3.4')
@@ -302,9 +263,15 @@ def stage(module, host):
             lockrules.check_inputs(params['lock_owner'], params['lock_ttl'], lockrules.DEFAULT_PATH, ('lock_owner', 'lock_ttl'))
     except ValueError as exc:
         raise Refused(str(exc), result) from None
+    kernel, image = params['kernel'], None
+    if params['preflight'] is not None:
+        kernel, image = prepared(module, host, result)
+        if kernel is None:
+            return dict(result, msg='nothing to stage: no installed kernel is newer than the running %s'
+                        % result['facts']['kernel']['release'])
     taken = take_lock(module, host, result)
     try:
-        done = stage_locked(module, host, dict(result, cmdline=cmdline))
+        done = stage_locked(module, host, dict(result, cmdline=cmdline), kernel, image)
     except Refused as refused:
         if taken is not None:
             refused.result['lock'] = lockrules.give_back(host, taken, params['lock_owner'], time.time(), module.check_mode)
@@ -314,21 +281,47 @@ def stage(module, host):
     return done
 
 
-def stage_locked(module, host, result):
-    """Stage the kernel, or say it is staged already; the returned result carries the msg."""
+def prepared(module, host, result):
+    """The preflight option: info's report (into result's facts), then the kernel to stage (given, else the newest
+    newer one; None when there is none) and its image facts; Refused, with ``refused``, by a preflight check."""
+    params = module.params
+    options = dict(target_kernel=params['kernel'], target_newest=params['kernel'] is None,
+                   **params['preflight'])
+    try:
+        report, image = info_report.report(host, options, 'kernel', busy_retry_s=DEVICE_BUSY_RETRY_S)
+    except info_report.ReportFailed as exc:
+        raise Refused(exc.msg, dict(result, facts=exc.result or None)) from None
+    result['facts'] = report
+    kernel = params['kernel'] or report.get('target_chosen')
+    if kernel is None:
+        return None, None
+    result['kernel'] = kernel
+    record = kexec.read_record(host.path(kexec.RECORD_PATH))
+    try:
+        preflight.check(report, record, kernel, params['initrd'], params['force'], params['preflight']['units'])
+    except preflight.Refusal as exc:
+        extra = {'already_staged': record} if exc.reason == 'already-staged' else {}
+        raise Refused(exc.text, dict(result, refused=exc.reason, **extra)) from None
+    result.update(target=report['target'], compatible=report['compatible'], target_reasons=report['target_reasons'])
+    return kernel, image
+
+
+def stage_locked(module, host, result, kernel, image=None):
+    """Stage ``kernel`` (``image``: its facts, when known already), or say it is staged already; the returned result
+    carries the msg."""
     params = module.params
     cmdline = result.pop('cmdline')
-    image = judged_target(module, host, result)
-    initrd = paired_initrd(module, host, image, result)
+    image = judged_target(host, kernel, result, image)
+    initrd = paired_initrd(module, host, kernel, image, result)
     facts = hostfacts.kexec_facts(host)
     result.update(release=image['release'], cmdline=cmdline,
-                  argv=kexec.load_argv(kexec_path(facts), params['kernel'], initrd, cmdline))
-    refuse_incompatible(module, image, result)
-    refuse_missing_initrd(module, image, initrd, result)
+                  argv=kexec.load_argv(staging.kexec_path(facts), kernel, initrd, cmdline))
+    refuse_incompatible(module, kernel, image, result)
+    refuse_missing_initrd(module, kernel, image, initrd, result)
     try:
-        wanted = kexec.make_record(params['kernel'], kexec.file_sha256(host.path(params['kernel'])), initrd,
+        wanted = kexec.make_record(kernel, kexec.file_sha256(host.path(kernel)), initrd,
                                    kexec.file_sha256(host.path(initrd)) if initrd else None,
-                                   cmdline, image['release'], now())
+                                   cmdline, image['release'], staging.now())
     except OSError as exc:
         raise Refused('cannot read %s: %s; run with root privileges (become: true) or make it readable'
                       % (exc.filename, exc.strerror), result) from None
@@ -340,53 +333,43 @@ def stage_locked(module, host, result):
         result['diff'] = kexec.diff_of(kexec.describe_staged(facts['loaded'], record), after)
     if why is None:
         return dict(result, msg='%s is staged already with this command line (%s=1, the record matches)'
-                    % (params['kernel'], kexec.LOADED_PATH))
+                    % (kernel, kexec.LOADED_PATH))
     result['changed'] = True
-    refuse_host(facts, 'stage %s' % params['kernel'], dict(result, loaded=facts['loaded']))
+    staging.refuse_host(facts, 'stage %s' % kernel, dict(result, loaded=facts['loaded']))
     if not module.check_mode:
-        run_load(module, host, facts, wanted, dict(result, loaded=facts['loaded']))
-    return dict(result, msg='%s %s: %s' % ('would stage' if module.check_mode else 'staged', params['kernel'], why))
+        staging.run_load(host, facts, kernel, wanted, dict(result, loaded=facts['loaded']))
+    return dict(result, msg='%s %s: %s' % ('would stage' if module.check_mode else 'staged', kernel, why))
 
 
-def unload(module, host):
-    facts = hostfacts.kexec_facts(host)
-    record = kexec.read_record(host.path(kexec.RECORD_PATH))
-    result = dict(changed=False, loaded=False, record=kexec.RECORD_PATH, argv=[])
-    if module._diff:
-        result['diff'] = kexec.diff_of(kexec.describe_staged(facts['loaded'], record), kexec.describe_staged(False, None))
-    if not facts['loaded']:
-        if not module.check_mode:
-            kexec.remove_record(host.path(kexec.RECORD_PATH))  # stale: what it describes is gone
-        return dict(result, msg='nothing is staged')
-    result.update(changed=True, argv=kexec.unload_argv(kexec_path(facts)))
-    refuse_host(facts, 'unload the staged kernel', dict(result, loaded=True))
-    if not module.check_mode:
-        rc, out, err = host.run(kexec.unload_argv(host.path(kexec_path(facts))))
-        if rc != 0:
-            raise Refused('%s failed (rc %d): %s; the kernel is still staged' % (' '.join(result['argv']), rc, (err or out).strip()),
-                          dict(result, loaded=True))
-        if loaded_now(host):
-            raise Refused('%s returned 0 but %s still reads 1: the kernel is still staged; check the kernel log (journalctl -k)'
-                          % (' '.join(result['argv']), kexec.LOADED_PATH), dict(result, loaded=True))
-        kexec.remove_record(host.path(kexec.RECORD_PATH))
-    return dict(result, msg='%s the staged kernel' % ('would unload' if module.check_mode else 'unloaded'))
+def refuse_bad_state(module):
+    """kernel is needed to stage, unless the preflight chooses it; the preflight is for staging only."""
+    params = module.params
+    if params['state'] == 'loaded' and params['kernel'] is None and params['preflight'] is None:
+        module.fail_json(msg='state is loaded but kernel is missing: give kernel: PATH (for example /boot/vmlinuz-7.3.4), '
+                         'or preflight: {} to stage the newest installed kernel newer than the running one', changed=False)
+    if params['state'] == 'unloaded' and params['preflight'] is not None:
+        module.fail_json(msg='preflight is for staging (state: loaded), not for state: unloaded: leave it out', changed=False)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type='str', choices=['loaded', 'unloaded'], default='loaded'),
+            preflight=dict(type='dict', options=dict(
+                units=dict(type='list', elements='str', default=[]),
+                probe_device=dict(type='bool', default=True),
+            )),
             lock_owner=dict(type='str'),
             lock_ttl=dict(type='int', default=3600),
             lock_controller=dict(type='str'),
             **kexec.STAGE_OPTIONS
         ),
-        required_if=[('state', 'loaded', ('kernel',))],
         supports_check_mode=True,
     )
+    refuse_bad_state(module)
     host = Host.from_module(module)
     try:
-        done = stage(module, host) if module.params['state'] == 'loaded' else unload(module, host)
+        done = stage(module, host) if module.params['state'] == 'loaded' else staging.unload(host, module.check_mode, module._diff)
     except Refused as refused:
         module.fail_json(msg=refused.msg, **refused.result)
     module.exit_json(**done)

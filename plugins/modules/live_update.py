@@ -19,7 +19,9 @@ description:
   - "Stage options: O(initrd), O(cmdline), O(reuse_cmdline), O(append), O(remove) and O(force) are passed on to
     M(luo.liveupdate.kexec_load) as given and mean what they mean there; O(force) also lets the preflight accept a
     target it would refuse. Command line options it would refuse are refused before the host is touched."
-  - "Preflight: M(luo.liveupdate.info) on the host and the target kernel: the host must be ready (LUO kernel booted
+  - "Two module runs when all goes well (RV(calls)): M(luo.liveupdate.kexec_load) makes the preflight, takes the lock and
+    stages; after the kexec, M(luo.liveupdate.lock) reads the new boot and releases the lock."
+  - "Preflight: what M(luo.liveupdate.info) reports on the host and the target kernel: the host must be ready (LUO kernel booted
     with C(liveupdate=on kho=on), C(/dev/liveupdate), kexec with C(kexec_file_load), systemd >= 261) and the target
     compatible (LUO, KHO and memfd config, identical ABI strings, same page size). The units in O(verify_units) must be
     loaded and active; their fd store entries are recorded. A target that needs an initramfs (a kernel with loadable
@@ -32,8 +34,8 @@ description:
   - "Lock: after the preflight and before anything is staged, the host-side lock of M(luo.liveupdate.lock) is taken
     for O(lock_owner) (by M(luo.liveupdate.kexec_load), in the module run that stages), so that two runs (two AWX
     jobs) never live-update the same host at once. A lock held by another
-    owner fails the task with RV(reason=locked), naming the holder, and nothing staged. The lock is released at the end,
-    success or failure, after unstaging; a release that fails is reported in RV(lock), not fatal. When O(lock_owner)
+    owner fails the task with RV(reason=locked), naming the holder, and nothing staged. The lock is released as the new
+    boot is read, or after a failure (after unstaging); a release that fails is reported in RV(lock), not fatal. When O(lock_owner)
     held the lock before the task (a caller holding it around a longer turn), taking it again is re-entrant and the
     task leaves it held."
   - "Stage: M(luo.liveupdate.kexec_load) loads the target and its initramfs with C(kexec_file_load), making sure the
@@ -302,18 +304,18 @@ elapsed:
   type: float
 calls:
   description:
-    - What the live update cost the host, per phase it reached (C(preflight), C(stage), C(kexec), C(wait), C(boot),
-      C(verify), C(test_command), C(release)) and in C(total), each as C(modules) (module runs), C(commands) (shell
-      commands) and C(seconds) (controller clock). Each attempt counts, also those retried while the host was away.
+    - What the live update cost the host, per phase it reached (C(preflight) with the stage in the same module run,
+      C(stage), C(kexec), C(wait), C(boot), C(verify) with the lock's release, C(test_command), C(release) after a
+      failure) and in C(total), each as C(modules) (module runs), C(commands) (shell commands) and C(seconds)
+      (controller clock). Each attempt counts, also those retried while the host was away.
     - The update's own work is C(total.seconds) less C(wait) (the host away), C(boot) (systemd finishing its boot)
       and C(test_command) (the caller's check).
   returned: always, also on failure
   type: dict
-  sample: {"preflight": {"modules": 1, "commands": 0, "seconds": 4.9}, "stage": {"modules": 1, "commands": 0, "seconds": 3.1},
+  sample: {"preflight": {"modules": 1, "commands": 0, "seconds": 6.1}, "stage": {"modules": 0, "commands": 0, "seconds": 0.0},
            "kexec": {"modules": 0, "commands": 1, "seconds": 0.4}, "wait": {"modules": 0, "commands": 9, "seconds": 24.6},
-           "boot": {"modules": 0, "commands": 1, "seconds": 3.2}, "verify": {"modules": 1, "commands": 0, "seconds": 3.9},
-           "test_command": {"modules": 0, "commands": 1, "seconds": 8.3}, "release": {"modules": 1, "commands": 0, "seconds": 3.0},
-           "total": {"modules": 4, "commands": 12, "seconds": 51.4}}
+           "boot": {"modules": 0, "commands": 1, "seconds": 3.2}, "verify": {"modules": 1, "commands": 0, "seconds": 4.1},
+           "test_command": {"modules": 0, "commands": 1, "seconds": 8.3}, "total": {"modules": 2, "commands": 12, "seconds": 46.7}}
 plan:
   description: In check mode, what would be staged, whether the lock would be refused, and what must be true afterwards.
   returned: in check mode
@@ -380,12 +382,11 @@ phase:
 reason:
   description:
     - Why it failed, a stable id; C(msg) says it in words, with the fix.
-    - C(preflight) - C(bad-unit), C(bad-lock-option) (O(lock_owner) or O(lock_ttl), before the host is touched),
-      C(info-failed), C(not-ready), C(already-staged) (a kernel is staged already; nothing changed),
-      C(target-incompatible), C(initrd-missing), C(handover-unprovable), C(verify-unit-missing),
-      C(verify-unit-inactive), C(read-failed), C(connection-lost).
+    - C(preflight) - C(bad-unit), C(bad-lock-option) (before the host is touched), C(not-ready), C(already-staged),
+      C(target-incompatible), C(initrd-missing), C(handover-unprovable), C(verify-unit-missing), C(verify-unit-inactive),
+      C(read-failed), C(stage-failed) (before the lock, for example a O(kernel) that is no image), C(connection-lost).
     - C(stage) - C(locked) (another run holds the lock; nothing staged), C(lock-failed) (the lock could not be taken),
-      C(stage-failed) (in check mode too, when M(luo.liveupdate.kexec_load) would refuse), C(connection-lost).
+      C(stage-failed) (after taking the lock, given back), C(connection-lost) (in check mode, asking for the lock).
       C(kexec) - C(kexec-failed).
     - C(wait) - C(no-new-boot), C(kexec-not-started) (the old boot still runs and systemd is not stopping it; the
       staged kernel is unloaded again).

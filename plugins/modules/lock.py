@@ -65,6 +65,17 @@ options:
       - Where the run that takes the lock runs, recorded in the lock so that a refusal can say it.
       - When not given, the address the connection came from (C(SSH_CLIENT)), else null.
     type: str
+  facts:
+    description:
+      - Also return what M(luo.liveupdate.info) reports about this host (RV(facts)), read before the lock changes.
+        M(luo.liveupdate.live_update) reads the new boot and releases its lock in this one run.
+    type: dict
+    suboptions:
+      units:
+        description: Units whose states the facts hold, as O(luo.liveupdate.info#module:units) takes them.
+        type: list
+        elements: str
+        default: []
 notes:
   - Writing the lock in C(/var/lib) needs root (C(become)).
 seealso:
@@ -86,6 +97,14 @@ EXAMPLES = r'''
   luo.liveupdate.lock:
     state: released
     owner: "awx job {{ awx_job_id }}"
+
+- name: Let the next job in, with what the host looks like as it does
+  luo.liveupdate.lock:
+    state: released
+    owner: "awx job {{ awx_job_id }}"
+    facts:
+      units: [postgresql.service]
+  register: released
 '''
 
 RETURN = r'''
@@ -142,6 +161,11 @@ released:
   returned: with O(state=released)
   type: bool
   sample: true
+facts:
+  description: What M(luo.liveupdate.info) returns for this host with the units of O(facts.units), read before the lock changed.
+  returned: with O(facts)
+  type: dict
+  sample: {ready: true, reasons: [], kernel: {release: 7.3.4}, units: {}}
 '''
 
 import os
@@ -149,7 +173,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.luo.liveupdate.plugins.module_utils import lock
+from ansible_collections.luo.liveupdate.plugins.module_utils import info_report, lock
 from ansible_collections.luo.liveupdate.plugins.module_utils.host import Host
 
 
@@ -157,6 +181,16 @@ def default_controller():
     """The address the connection came from, when ssh says it."""
     words = (os.environ.get('SSH_CLIENT') or '').split()
     return words[0] if words else None
+
+
+def facts_of(module, host, units):
+    """info's report on the host and ``units``; a bad unit name fails the task before the lock changes."""
+    options = dict(target_kernel=None, target_newest=False, probe_device=False, units=units)
+    try:
+        return info_report.report(host, options)[0]
+    except info_report.ReportFailed as exc:
+        module.fail_json(msg='facts: %s' % exc.msg, changed=False, path=module.params['path'])
+    return None
 
 
 def main():
@@ -167,12 +201,15 @@ def main():
             ttl=dict(type='int', default=3600),
             path=dict(type='path', default=lock.DEFAULT_PATH),
             controller=dict(type='str'),
+            facts=dict(type='dict', options=dict(units=dict(type='list', elements='str', default=[]))),
         ),
         supports_check_mode=True,
     )
     params = module.params
     result = dict(changed=False, path=params['path'])
     host = Host.from_module(module)
+    if params['facts'] is not None:
+        result['facts'] = facts_of(module, host, params['facts']['units'])
     try:
         if params['state'] == 'acquired':
             outcome = lock.acquire(host, params['path'], params['owner'], params['ttl'],

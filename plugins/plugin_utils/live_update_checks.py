@@ -2,14 +2,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the live update decides from what the host said: pure functions, no connection.
 
-Used by the flow (live_update_flow.py): which witnesses will prove the handover, whether the new boot is the
-live update (``judge_handover``), what a staged kernel is, and whether units and luo-state keepers came back.
+Used by the flow (live_update_flow.py): whether the new boot is the live update (``judge_handover``), and
+whether units and luo-state keepers came back. What stops an update before anything changes is decided on the
+host (module_utils/preflight.py, through kexec_load).
 """
 from __future__ import annotations
 
-import json
-
-from ansible_collections.luo.liveupdate.plugins.module_utils import kexec as kexecrules
 from ansible_collections.luo.liveupdate.plugins.module_utils import units as unitrules
 
 # How the new boot can be told from a cold one; KHO's own witnesses, as hostfacts names them.
@@ -33,16 +31,6 @@ def validate_units(units):
         return unitrules.validate_units(units, 'verify_units')
     except ValueError as exc:
         raise LiveUpdateFailed(str(exc), 'bad-unit') from None
-
-
-def handover_witnesses(info):
-    """What will be able to prove the next boot was a live update: systemd's KExecCount, the kernel log."""
-    witnesses = []
-    if (info.get('systemd') or {}).get('kexec_count') is not None:
-        witnesses.append('kexec_count')
-    if (info.get('kho') or {}).get('kernel_log_error') is None:
-        witnesses.append('kernel_log')
-    return witnesses
 
 
 def kho_count_of(kho):
@@ -107,26 +95,6 @@ def _kho_mismatches(before, kho):
     return found
 
 
-def staged_record(text):
-    """kexec_load's record of the kernel it staged, from the text of its record file; None when it is not one."""
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def staged_text(record):
-    """What is staged, as far as kexec_load's record says."""
-    if record is None:
-        return ('a kernel is staged on the host already, by something other than luo.liveupdate.kexec_load (there is no '
-                'record of it in %s), so what it is is unknown' % kexecrules.RECORD_PATH)
-    initrd = ' with initrd %s' % record['initrd'] if record.get('initrd') else ''
-    return ('a kernel is staged on the host already: %s (release %s)%s, command line %r, staged by '
-            'luo.liveupdate.kexec_load at %s' % (record.get('kernel'), record.get('release') or 'unknown', initrd,
-                                                 record.get('cmdline'), record.get('loaded_at') or 'an unknown time'))
-
-
 def unit_states(info, units, phase):
     """The states info read of ``units``; a unit systemd could not tell about stops the update in ``phase``."""
     states = info.get('units') or {}
@@ -135,18 +103,6 @@ def unit_states(info, units, phase):
         if state.get('error'):
             raise LiveUpdateFailed('%s: %s' % (phase, state['error']), 'read-failed')
     return {unit: states[unit] for unit in units}
-
-
-def refuse_units_not_running(states):
-    """Every unit to verify must be loaded and active before, or its coming back proves nothing."""
-    for unit, state in states.items():
-        if state['load_state'] != 'loaded':
-            raise LiveUpdateFailed('preflight: verify unit %s is %s on the host: check the name (systemctl '
-                                   'list-units) or drop it from verify_units' % (unit, state['load_state']),
-                                   'verify-unit-missing')
-        if state['active_state'] != 'active':
-            raise LiveUpdateFailed('preflight: verify unit %s is %s, not active: start it first, or it cannot '
-                                   'be proven to come back' % (unit, state['active_state']), 'verify-unit-inactive')
 
 
 def keeper_problem(unit, record, boot_before, boot_now):

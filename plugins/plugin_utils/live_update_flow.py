@@ -21,13 +21,16 @@ line says every PROGRESS_EVERY_S how long the host has been away. Every
 failure is a LiveUpdateFailed whose result says the ``phase`` reached and the
 ``reason``.
 
-The host-side lock (live_update_lock.py) is taken after the preflight by kexec_load,
-before it stages, in the same module run, and released at the end, after unstaging.
+Each host sees two module runs when all goes well: kexec_load makes the preflight
+checks, takes the host-side lock (live_update_lock.py) and stages, in one run;
+after the kexec, the lock module reads the new boot's facts and releases the lock,
+in one run. Between them: plain commands (the kexec, the boot id, systemd's state).
+A failure releases the lock at the end, after unstaging.
 
-Beside this file: live_update_preflight.py (the checks and choices before
-anything changes), live_update_calls.py (calls to the host, retried after the
-kexec, with the progress lines) and live_update_checks.py (the decisions, pure
-functions over what the host said).
+Beside this file: live_update_preflight.py (the preflight and stage run),
+live_update_calls.py (calls to the host, retried after the kexec, with the
+progress lines) and live_update_checks.py (the decisions, pure functions over
+what the host said).
 """
 from __future__ import annotations
 
@@ -41,9 +44,8 @@ from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_calls i
 from ansible_collections.luo.liveupdate.plugins.module_utils.units import KEEPER_UNIT
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_checks import (
     LiveUpdateFailed, handover_problem, judge_handover, keeper_problem, unit_states, validate_units)
-from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_preflight import BOOT_ID, Preflight
+from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_preflight import BOOT_ID, KEXEC_LOAD, Preflight
 
-KEXEC_LOAD = 'luo.liveupdate.kexec_load'
 # Dispatch the kexec job and return at once: the connection goes down with the host.
 KEXEC_NOW = 'systemctl --no-block kexec'
 SYSTEM_STATE = 'systemctl is-system-running'
@@ -62,7 +64,6 @@ class LiveUpdate(Preflight):
     def __init__(self, remote, params, check_mode=False, log=None):
         super().__init__(remote, params, log)
         self.check_mode = check_mode
-        self.staged = False
         self.new_boot_id = None  # the boot id the host came back with
         controller = socket.gethostname()
         owner = params.get('lock_owner')
@@ -118,13 +119,13 @@ class LiveUpdate(Preflight):
         Returns what must be true again afterwards, or None when there is nothing (more) to do.
         """
         try:
-            before = self.preflight(units)
+            answer, before = self.prepare(units)
             if before is None:
                 return None
             if self.check_mode:
-                self.result['plan'] = self.plan(before)
+                self.result['plan'] = self.plan(answer, before)
                 return None
-            self.stage(before['target'])
+            self.result.update(changed=True, cmdline=answer.get('cmdline'))
             self.kexec(before)
             return before
         except LiveUpdateFailed as exc:
@@ -133,14 +134,11 @@ class LiveUpdate(Preflight):
             raise self.unstaged(LiveUpdateFailed('%s: the connection to the host failed: %s' % (self.phase, error_text(exc)),
                                                  'connection-lost'))
 
-    def plan(self, before):
-        """Check mode: whether the lock would be refused, and what kexec_load (in check mode) would stage."""
-        lock = self.lock.planned(self.module(hostlock.MODULE, self.lock.acquire_args()))
+    def plan(self, staged, before):
+        """Check mode: what kexec_load (in check mode) would stage, and whether the lock would be refused."""
         self.phase = 'stage'
+        lock = self.lock.planned(self.module(hostlock.MODULE, self.lock.acquire_args()))
         target = before['target']
-        staged = self.module(KEXEC_LOAD, self.stage_args(target))
-        if staged.get('failed'):
-            raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
         return {
             'stage': {'kernel': target['kernel'], 'initrd': target['initrd'], 'cmdline': staged.get('cmdline')},
             'kexec': KEXEC_NOW,
@@ -161,35 +159,6 @@ class LiveUpdate(Preflight):
             problem = self.lock.released(error=error_text(exc))
         if problem:
             self.log(problem)
-
-    def stage_args(self, target):
-        """kexec_load's arguments for the target: the same in check mode (the plan) as for staging."""
-        args = {'state': 'loaded', 'kernel': target['kernel'], 'force': bool(self.params.get('force'))}
-        if target['initrd']:
-            args['initrd'] = target['initrd']
-        for name in ('cmdline', 'reuse_cmdline', 'append', 'remove'):
-            if self.params.get(name) is not None:
-                args[name] = self.params[name]
-        return args
-
-    def stage(self, target):
-        """kexec_load takes the host lock, then stages: held by another run, the update stops with nothing staged."""
-        self.phase = 'stage'
-        args = dict(self.stage_args(target), **self.lock.stage_args())
-        self.lock.asking()
-        self.staged = True  # until kexec_load says otherwise: a lost answer may hide a staged kernel
-        staged = self.module(KEXEC_LOAD, args)
-        problem = self.lock.taken_with_stage(staged)
-        self.result['lock'] = self.lock.state
-        if problem:
-            self.staged = False
-            raise LiveUpdateFailed('stage: %s' % problem[1], problem[0])
-        if self.lock.state['taken_over']:
-            self.log('took the lock over from %s, whose lock had expired' % self.lock.state['taken_over']['owner'])
-        if staged.get('failed'):
-            self.staged = False  # kexec_load leaves the staged state as it was, and the lock it took released
-            raise LiveUpdateFailed('stage: %s' % staged.get('msg'), 'stage-failed', {'stage': staged})
-        self.result.update(changed=True, cmdline=staged.get('cmdline'))
 
     def unstaged(self, failure):
         """failure, once the kernel staged by this run is unloaded again, saying whether that worked."""
@@ -286,7 +255,7 @@ class LiveUpdate(Preflight):
     def verify(self, before, units):
         """The new boot is the live update, on the target release, units back with the same fd store names."""
         self.phase = 'verify'
-        after = self.info({'units': units})
+        after = self.new_boot_facts(units)
         release = after['kernel']['release']
         self.result['kernel_after'] = release
         handover = judge_handover(before, after)
@@ -300,6 +269,19 @@ class LiveUpdate(Preflight):
         if problems:
             raise LiveUpdateFailed('verify: ' + '; '.join(text for _reason, text in problems), problems[0][0])
         return after
+
+    def new_boot_facts(self, units):
+        """info's facts of the new boot with ``units``; read by the lock module as it releases this run's lock, when
+        it is this run's to release (one module run), else by info."""
+        if self.lock.must_release:
+            self.phase = 'verify'
+            answer = self.module(hostlock.MODULE, dict(self.lock.release_args(), facts={'units': units}))
+            problem = self.lock.released(answer=answer)
+            if problem:
+                self.log(problem)
+            if answer.get('facts') is not None:
+                return answer['facts']
+        return self.info({'units': units})
 
     def verify_units(self, before, states, live):
         """Each unit active with the fd store names it had; ``live``: the handover is proven. After a cold boot a

@@ -18,8 +18,8 @@ ALLOWED = {
     'action': {'module_utils', 'plugin_utils'},
     'doc_fragments': set(),
 }
-# Decisions judge facts; facts never import decisions.
-DECISIONS = {'hostfacts', 'readiness', 'target'}
+# Decisions (and what acts on them) judge facts; facts never import decisions.
+DECISIONS = {'hostfacts', 'readiness', 'target', 'info_report', 'preflight', 'staging'}
 
 
 def plugin_files():

@@ -7,6 +7,7 @@ import json
 import shlex
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
+from ansible_collections.luo.liveupdate.plugins.module_utils import preflight
 from ansible_collections.luo.liveupdate.plugins.module_utils.kernel_version import newest_newer_kernel
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
@@ -97,6 +98,7 @@ class FakeHost:
         self.new_boot_seen = False
         self.calls = []
         self.resets = 0
+        self.probes = 0  # how often /dev/liveupdate was probed
 
     # remote interface
     def clock(self):
@@ -123,6 +125,39 @@ class FakeHost:
             if not self.check_mode:
                 self.staged = self.staged_initrd = self.kexec_record = None
             return {'changed': True}
+        if 'preflight' not in args:
+            return self.locked_stage(args)
+        facts, refused = self.preflight(args)
+        if refused is not None or facts.get('failed'):
+            return refused or {'failed': True, 'changed': False, 'msg': facts['msg']}
+        kernel = args.get('kernel') or facts.get('target_chosen')
+        if kernel is None:
+            return {'changed': False, 'kernel': None, 'facts': facts, 'msg': 'nothing to stage'}
+        initrd = args.get('initrd') or facts['target']['initrd']['path']
+        return dict(self.locked_stage(dict(args, kernel=kernel, initrd=initrd)), facts=facts)
+
+    def preflight(self, args):
+        """kexec_load's preflight option: info's facts (a busy device probed once more 3 s later), then the real
+        checks of module_utils/preflight.py over them; (facts, the refusing answer or None)."""
+        options = {'units': args['preflight']['units'], 'probe_device': args['preflight']['probe_device'],
+                   'target_kernel': args.get('kernel'), 'target_newest': args.get('kernel') is None}
+        facts = self.info(options)
+        if any(item['id'] == 'device-busy' for item in facts.get('reasons') or []):
+            self.now += 3.0
+            facts = self.info(options)
+        kernel = args.get('kernel') or facts.get('target_chosen')
+        if facts.get('failed') or kernel is None:
+            return facts, None
+        try:
+            preflight.check(facts, self.kexec_record, kernel, args.get('initrd'), args.get('force'), options['units'])
+        except preflight.Refusal as exc:
+            extra = {'already_staged': self.kexec_record} if exc.reason == 'already-staged' else {}
+            return facts, dict({'failed': True, 'changed': False, 'msg': exc.text, 'refused': exc.reason, 'kernel': kernel,
+                                'facts': facts}, **extra)
+        return facts, None
+
+    def locked_stage(self, args):
+        """kexec_load staging, with the lock first when lock_owner is given."""
         if 'lock_owner' not in args:
             return self.stage(args)
         # kexec_load with lock_owner: the lock first, as the lock module takes it; given back when staging fails.
@@ -144,17 +179,22 @@ class FakeHost:
     def stage(self, args):
         """kexec_load staging, without the lock."""
         cmdline = 'root=/dev/vda1 %sliveupdate=on kho=on' % ''.join(item + ' ' for item in args.get('append') or [])
+        answer = {'changed': True, 'kernel': args['kernel'], 'cmdline': cmdline, 'initrd': args.get('initrd')}
         if self.check_mode:
-            return {'changed': True, 'cmdline': cmdline, 'initrd': args.get('initrd')}
+            return answer
         if self.stage_fails:
             return {'failed': True, 'msg': 'kexec_file_load failed: Operation not permitted'}
         self.staged, self.staged_initrd = args['kernel'], args.get('initrd')
         self.kexec_record = {'kernel': args['kernel'], 'initrd': args.get('initrd'), 'cmdline': cmdline,
                              'release': release_of(args['kernel']), 'loaded_at': '2027-01-01T10:00:00Z'}
-        return {'changed': True, 'cmdline': cmdline, 'initrd': args.get('initrd')}
+        return answer
 
     def lock_module(self, args):
-        """luo.liveupdate.lock, on a lock kept in memory, answering as the module does."""
+        """luo.liveupdate.lock, on a lock kept in memory, answering as the module does; with ``facts``, info's facts
+        read before the lock changes."""
+        if args.get('facts') is not None:
+            facts = self.info({'units': args['facts']['units']})
+            return dict(self.lock_module(dict(args, facts=None)), facts=facts)
         path = args.get('path', lockrules.DEFAULT_PATH)
         now = WALL_START + self.now
         held = self.lock
@@ -182,6 +222,7 @@ class FakeHost:
     def info(self, args):
         reasons = [] if self.ready else [
             {'id': 'device-missing', 'message': '/dev/liveupdate does not exist', 'fix': 'boot with liveupdate=on'}]
+        self.probes += 1 if args.get('probe_device') else 0
         if args.get('probe_device') and self.device_held > 0:
             self.device_held -= 1
             reasons.append({'id': 'device-busy', 'message': 'another process holds /dev/liveupdate (held now by pid 77 '

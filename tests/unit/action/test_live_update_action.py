@@ -108,7 +108,8 @@ def test_action_passes_the_stage_options_on_as_given(action_class):
     assert not result.get('failed'), result
     staged = [call[2] for call in host.calls if call[:2] == ('module', 'luo.liveupdate.kexec_load')]
     assert staged == [{'state': 'loaded', 'kernel': '/boot/vmlinuz-7.3.4', 'force': False,
-                       'cmdline': 'root=/dev/vda1', 'reuse_cmdline': False, 'append': ['quiet'], 'remove': []}]
+                       'cmdline': 'root=/dev/vda1', 'reuse_cmdline': False, 'append': ['quiet'], 'remove': [],
+                       'preflight': {'units': [], 'probe_device': True}}]
 
 
 def test_action_refuses_unknown_options(action_class):

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.modules import live_update as doc_module
-from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow import LiveUpdate, LiveUpdateFailed
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import FakeHost
@@ -49,11 +48,13 @@ def test_the_result_counts_every_round_trip_to_the_host_per_phase():
     modules = sum(1 for call in host.calls if call[0] == 'module')
     commands = sum(1 for call in host.calls if call[0] == 'command')
     assert calls_made['total'] == {'modules': modules, 'commands': commands, 'seconds': host.now}
-    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'release', 'total']
-    assert calls_made['preflight']['modules'] == 1  # info with the target and the units
-    assert calls_made['stage']['modules'] == 1  # kexec_load takes the lock and stages
+    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'total']
+    # kexec_load: the preflight with the target and the units, then the lock and the stage
+    assert calls_made['preflight'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}
+    assert calls_made['stage'] == {'modules': 0, 'commands': 0, 'seconds': 0.0}
     assert calls_made['wait']['modules'] == 0 and calls_made['wait']['commands'] == 3  # two failed polls, the answer
-    assert calls_made['release'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}
+    assert calls_made['verify'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}  # the lock module reads and releases
+    assert calls_made['total']['modules'] == 2 and calls_made['total']['commands'] == 5
     phases = {phase: counts for phase, counts in calls_made.items() if phase != 'total'}
     assert sum(counts['modules'] + counts['commands'] for counts in phases.values()) == len(host.calls)
 
@@ -63,9 +64,9 @@ def test_the_result_says_where_the_time_went_per_phase():
     result, _messages = run(host, test_command='curl -fsS http://127.0.0.1:8089/')
     calls_made = result['calls']
     seconds = {phase: counts['seconds'] for phase, counts in calls_made.items()}
-    assert seconds['stage'] == 2.0  # kexec_load
+    assert seconds['preflight'] == 2.0  # kexec_load
     assert seconds['test_command'] == 0.5 and calls_made['test_command']['commands'] == 1
-    assert seconds['release'] == 2.0  # the lock module
+    assert seconds['verify'] == 2.0  # the lock module
     assert seconds['boot'] >= 7  # systemd finishing its boot counts there, not in verify
     assert seconds['total'] == pytest.approx(sum(value for phase, value in seconds.items() if phase != 'total'))
     assert seconds['total'] == pytest.approx(host.now)
@@ -75,8 +76,9 @@ def test_a_refused_update_counts_its_calls_too():
     host = FakeHost(device_held=2, module_s=1.5)
     with pytest.raises(LiveUpdateFailed) as failed:
         run(host)
-    assert failed.value.result['calls'] == {'preflight': {'modules': 2, 'commands': 0, 'seconds': 6.0},
-                                            'total': {'modules': 2, 'commands': 0, 'seconds': 6.0}}
+    # one kexec_load run, which looked at the device twice, 3 s apart
+    assert failed.value.result['calls'] == {'preflight': {'modules': 1, 'commands': 0, 'seconds': 4.5},
+                                            'total': {'modules': 1, 'commands': 0, 'seconds': 4.5}}
 
 
 def test_waits_for_systemd_to_finish_booting():
@@ -191,15 +193,15 @@ def test_a_device_held_by_another_process_is_refused_before_anything_is_staged()
     failure = failure_of(host)
     assert failure.reason == 'not-ready'
     assert 'another process holds /dev/liveupdate (held now by pid 77 stray-tool)' in str(failure)
-    assert stage_calls(host) == [] and host.staged is None and not host.kexeced
+    assert nothing_changed(host) and host.probes == 2
 
 
 def test_a_device_held_for_a_moment_is_looked_at_again():
     host = FakeHost(device_held=1)
     result, _messages = run(host)
     assert result['changed'] and host.kexeced
-    probes = [call for call in host.calls if call[:2] == ('module', calls.INFO) and call[2].get('probe_device')]
-    assert len(probes) == 2
+    assert host.probes == 2  # in the one kexec_load run, 3 s apart
+    assert result['calls']['preflight']['modules'] == 1 and host.now >= 3
 
 
 def test_a_failing_systemctl_kexec_is_quoted_without_its_colours():
@@ -229,15 +231,16 @@ def test_not_ready_host_fails_before_anything_is_staged():
     with pytest.raises(LiveUpdateFailed, match='not ready.*fix: boot with liveupdate=on') as caught:
         run(host)
     assert caught.value.result['reasons'][0]['id'] == 'device-missing'
-    assert host.staged is None and not host.kexeced
-    assert not [call for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD)]
+    assert (caught.value.result['phase'], caught.value.reason) == ('preflight', 'not-ready')
+    assert nothing_changed(host)
 
 
 def test_incompatible_target_is_refused_unless_forced():
     host = FakeHost(compatible=False)
-    with pytest.raises(LiveUpdateFailed, match='cannot take over with the state intact: luo-v4 vs luo-v5'):
+    with pytest.raises(LiveUpdateFailed, match='cannot take over with the state intact: luo-v4 vs luo-v5') as caught:
         run(host)
-    assert host.staged is None and not host.kexeced
+    assert caught.value.result['target_reasons'][0]['id'] == 'target-abi-mismatch-luo'
+    assert nothing_changed(host)
     result, _messages = run(FakeHost(compatible=False), force=True)
     assert result['kernel_after'] == '7.3.4'
 
@@ -253,7 +256,7 @@ def test_unknown_verify_unit_fails_before_staging():
     host = FakeHost()
     with pytest.raises(LiveUpdateFailed, match='verify unit nope.service is not-found'):
         run(host, verify_units=['nope.service'])
-    assert host.staged is None
+    assert nothing_changed(host)
 
 
 def test_inactive_verify_unit_fails_before_staging():
@@ -261,7 +264,7 @@ def test_inactive_verify_unit_fails_before_staging():
     host.units['demo.service']['ActiveState'] = 'failed'
     with pytest.raises(LiveUpdateFailed, match='demo.service is failed, not active'):
         run(host)
-    assert host.staged is None
+    assert nothing_changed(host)
 
 
 @pytest.mark.parametrize('unit', ['demo', 'a b.service', 'x.service; reboot', 7])
@@ -284,10 +287,10 @@ def test_failure_after_staging_unloads_again(monkeypatch):
 
     def boom(_self):
         raise LiveUpdateFailed('simulated failure after staging')
-    monkeypatch.setattr(LiveUpdate, 'stage', lambda self, _target: (setattr(self, 'staged', True), boom(self)))
+    monkeypatch.setattr(LiveUpdate, 'kexec', lambda self, _before: boom(self))
     with pytest.raises(LiveUpdateFailed) as caught:
         run(host)
-    assert caught.value.result['unstaged'] is True
+    assert caught.value.result['unstaged'] is True and host.staged is None and host.lock is None
     assert ('module', flow.KEXEC_LOAD, {'state': 'unloaded'}) in host.calls
     assert not host.kexeced
 
@@ -307,10 +310,9 @@ def test_default_kernel_is_the_newest_newer_one_and_said():
     assert result['kernel_chosen'] == '/boot/vmlinuz-7.10.1-rc1'
     assert result['kernel_after'] == '7.10.1-rc1'
     assert any('chose /boot/vmlinuz-7.10.1-rc1' in message for message in messages)
-    # info chose and checked it in the preflight's one module run
+    # kexec_load chose, checked and staged it in the preflight's one module run
     assert result['calls']['preflight']['modules'] == 1
-    (preflight_info,) = [call[2] for call in host.calls if call[:2] == ('module', calls.INFO) and 'probe_device' in call[2]]
-    assert preflight_info.get('target_newest') is True and 'target_kernel' not in preflight_info
+    assert 'kernel' not in stage_calls(host)[0]
 
 
 def test_same_release_is_allowed_and_said():
@@ -346,6 +348,11 @@ def stage_calls(host):
     return [call[2] for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD) and call[2]['state'] == 'loaded']
 
 
+def nothing_changed(host):
+    """Nothing staged, no lock left, no kexec."""
+    return host.staged is None and host.lock is None and not host.kexeced
+
+
 # --- the default kernel never goes back ---
 
 def test_default_kernel_never_goes_back_to_an_older_one():
@@ -356,7 +363,7 @@ def test_default_kernel_never_goes_back_to_an_older_one():
     assert result['kernel_before'] == '7.3.4'
     assert 'no newer kernel is installed' in result['msg'] and '7.2.13' in result['msg']
     assert 'kernel: PATH' in result['msg']
-    assert stage_calls(host) == [] and not host.kexeced
+    assert nothing_changed(host)
 
 
 def test_default_kernel_is_current_in_check_mode_too():
@@ -385,7 +392,7 @@ def test_going_back_is_only_explicit():
 def test_target_is_staged_with_its_initrd():
     host = FakeHost(installed={'7.2.13': None, '7.3.4': '/boot/initrd.img-7.3.4'}, needs_initrd={'7.3.4'})
     result, _messages = run(host)
-    assert stage_calls(host)[0]['initrd'] == '/boot/initrd.img-7.3.4'
+    assert 'initrd' not in stage_calls(host)[0]  # kexec_load pairs it
     assert result['initrd'] == '/boot/initrd.img-7.3.4'
 
 
@@ -418,7 +425,7 @@ def test_refused_in_preflight_before_staging(host_args, reason, words):
     assert (failure.result['phase'], failure.result['reason']) == ('preflight', reason)
     for word in words:
         assert word in str(failure)
-    assert stage_calls(host) == [] and not host.kexeced
+    assert nothing_changed(host)
 
 
 # --- a cold reboot never passes as a live update ---
@@ -504,36 +511,29 @@ def test_host_gone_after_the_new_boot_fails_with_what_is_known():
     assert host.now <= 60
 
 
-def test_connection_drop_in_preflight_fails_cleanly():
-    class Flaky(FakeHost):
-        def module(self, name, args):
-            if name == calls.INFO:
-                raise RuntimeError('Shared connection to 127.0.0.1 closed.')
-            return super().module(name, args)
-    failure = failure_of(Flaky())
-    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
-    assert 'Shared connection to 127.0.0.1 closed.' in str(failure)
-
-
-def test_connection_drop_while_staging_unloads_and_fails_cleanly():
+@pytest.mark.parametrize('acted', [False, True])
+def test_connection_drop_in_the_preflight_and_stage_run_unloads_and_fails_cleanly(acted):
+    """The answer is lost, before or after kexec_load staged and took the lock: both are undone."""
     class Flaky(FakeHost):
         def module(self, name, args):
             if name == flow.KEXEC_LOAD and args['state'] == 'loaded':
-                super().module(name, args)
+                if acted:
+                    super().module(name, args)
                 raise RuntimeError('Shared connection to 127.0.0.1 closed.')
             return super().module(name, args)
     host = Flaky()
     failure = failure_of(host)
-    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'connection-lost')
-    assert host.staged is None and failure.result['unstaged'] is True
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
+    assert 'Shared connection to 127.0.0.1 closed.' in str(failure)
+    assert nothing_changed(host) and failure.result['unstaged'] is True
 
 
 def test_unreadable_fd_store_is_refused_in_preflight():
     host = FakeHost(fdstore_fails=True)
     failure = failure_of(host)
-    assert failure.result['phase'] == 'preflight'
+    assert (failure.result['phase'], failure.reason) == ('preflight', 'read-failed')
     assert 'Unknown command verb fdstore' in str(failure)
-    assert stage_calls(host) == []
+    assert nothing_changed(host)
 
 
 def test_unreadable_fd_store_after_the_kexec_fails_the_verify():
@@ -549,8 +549,10 @@ def test_unreadable_fd_store_after_the_kexec_fails_the_verify():
 def test_the_units_are_read_with_the_facts_no_command_of_their_own():
     host = FakeHost(keepers={'files': 'restored'})
     result, _messages = run(host, verify_units=['demo.service', 'luo-state@files.service'])
-    infos = [call[2] for call in host.calls if call[0] == 'module' and call[1] == calls.INFO]
-    assert [args.get('units') for args in infos] == [['demo.service', 'luo-state@files.service']] * 2
+    units = ['demo.service', 'luo-state@files.service']
+    assert stage_calls(host)[0]['preflight']['units'] == units
+    (released,) = [call[2] for call in host.calls if call[:2] == ('module', 'luo.liveupdate.lock')]
+    assert released['state'] == 'released' and released['facts'] == {'units': units}
     assert result['restored']['luo-state@files.service']['keeper_restored'] is True
     assert result['calls']['preflight']['commands'] == 0 and result['calls']['verify']['commands'] == 0
 

@@ -9,8 +9,6 @@ import socket
 import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
-from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_checks as checks
-from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_calls as calls
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_flow as flow
 from ansible_collections.luo.liveupdate.plugins.plugin_utils import live_update_lock as hostlock
 from ansible_collections.luo.liveupdate.tests.unit.action.fake_host import WALL_START, FakeHost
@@ -63,22 +61,20 @@ def test_the_lock_is_taken_by_the_stage_itself_and_released_at_the_end():
     (stage,) = [call[2] for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD)]
     assert (stage['lock_owner'], stage['lock_ttl']) == (OWNER, 1200)
     assert [call[2]['state'] for call in host.calls if call[:2] == ('module', hostlock.MODULE)] == ['released']
-    assert host.calls[-1] == ('module', hostlock.MODULE, {'state': 'released', 'owner': OWNER})
+    # released as the new boot's facts are read, in the same run
+    assert host.calls[-1] == ('module', hostlock.MODULE, {'state': 'released', 'owner': OWNER,
+                                                          'facts': {'units': ['demo.service']}})
     assert host.lock is None
     assert result['lock'] == {'owner': OWNER, 'path': PATH, 'held_by': None, 'reentrant': False, 'taken_over': None,
                               'expires': WALL_START + 1200, 'released': True, 'release_msg': 'released'}
 
 
-def test_the_lock_is_taken_after_the_preflight():
+def test_a_preflight_refusal_takes_no_lock():
     refused = FakeHost(ready=False)
-    failure_of(refused, lock_owner=OWNER)
-    assert lock_calls(refused) == []
-    host = FakeHost()
-    run(host, lock_owner=OWNER)
-    kexec = host.calls.index(('command', flow.KEXEC_NOW))
-    unit_reads = [index for index, call in enumerate(host.calls[:kexec])
-                  if call[0] == 'module' and call[1] == calls.INFO and call[2].get('units') == ['demo.service']]
-    assert unit_reads and max(unit_reads) < position(host, (hostlock.MODULE, 'acquired'))
+    failure = failure_of(refused, lock_owner=OWNER)
+    assert (failure.result['phase'], failure.reason) == ('preflight', 'not-ready')
+    assert refused.lock is None and failure.result['lock']['released'] is None
+    assert lock_calls(refused, 'released') == []  # nothing to release
 
 
 def test_the_default_owner_is_this_task_on_this_controller_and_the_ttl_covers_the_wait():
@@ -88,7 +84,8 @@ def test_the_default_owner_is_this_task_on_this_controller_and_the_ttl_covers_th
     assert acquire['owner'].startswith('live_update on %s pid %d at ' % (socket.gethostname(), os.getpid()))
     assert acquire['ttl'] == 900 + 600
     assert acquire['controller'] == socket.gethostname()
-    assert lock_calls(host, 'released') == [{'state': 'released', 'owner': acquire['owner']}]
+    assert lock_calls(host, 'released') == [{'state': 'released', 'owner': acquire['owner'],
+                                             'facts': {'units': ['demo.service']}}]
 
 
 def test_two_tasks_get_different_default_owners():
@@ -217,7 +214,7 @@ class LostAnswer(FakeHost):
 def test_a_lock_whose_answer_was_lost_is_released_only_when_the_owner_is_this_tasks_alone():
     host = LostAnswer()
     failure = failure_of(host)
-    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'connection-lost')
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'connection-lost')
     assert host.lock is None and len(lock_calls(host, 'released')) == 1
     assert host.staged is None and failure.result['unstaged'] is True
     host = LostAnswer(lock=holder(OWNER))  # the caller may have held it before: not this task's to release
@@ -296,7 +293,7 @@ def test_check_mode_fails_when_kexec_load_would_refuse():
             return super().module(name, args)
     host = Refusing()
     failure = failure_of(host, check_mode=True)
-    assert (failure.result['phase'], failure.result['reason']) == ('stage', 'stage-failed')
+    assert (failure.result['phase'], failure.result['reason']) == ('preflight', 'stage-failed')
     assert 'without an initramfs' in str(failure) and host.lock is None
 
 
@@ -316,8 +313,9 @@ def test_a_kernel_staged_already_is_refused_saying_what_it_is_and_the_fix():
             "2027-01-01T09:55:00Z") in message
     assert 'once sure nobody is, unload it (luo.liveupdate.kexec_load with state: unloaded, or kexec -s -u' in message
     assert failure.result['already_staged'] == STAGED
-    assert [call for call in host.calls if call[:2] == ('module', flow.KEXEC_LOAD)] == []
-    assert lock_calls(host) == [] and host.staged == '/boot/vmlinuz-7.3.4' and host.kexec_record == STAGED
+    assert len(stage_calls(host)) == 1  # refused by its preflight, before the lock
+    assert host.lock is None and lock_calls(host, 'released') == []
+    assert host.staged == '/boot/vmlinuz-7.3.4' and host.kexec_record == STAGED
 
 
 def test_a_kernel_staged_without_a_record_is_refused_as_unknown():
@@ -333,11 +331,6 @@ def test_a_kernel_staged_already_is_refused_in_check_mode_too():
     host = FakeHost(staged='/boot/vmlinuz-7.3.4', kexec_record=STAGED)
     failure = failure_of(host, check_mode=True)
     assert failure.reason == 'already-staged'
-
-
-def test_staged_record_reads_only_a_record():
-    assert checks.staged_record('{"kernel": "/boot/x"}') == {'kernel': '/boot/x'}
-    assert checks.staged_record('[1]') is None and checks.staged_record('') is None
 
 
 def test_a_failed_stage_gives_the_lock_back_in_the_same_module_run():

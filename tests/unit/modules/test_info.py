@@ -479,19 +479,19 @@ def test_running_abi_missing(root, check):
 
 def test_target_missing(root, check):
     result = check(target_kernel='/boot/vmlinuz-9.9.9')
-    assert_clean_failure(result, 'kernel image %s/boot/vmlinuz-9.9.9 does not exist; give the path of an existing image, '
+    assert_clean_failure(result, 'target_kernel: kernel image %s/boot/vmlinuz-9.9.9 does not exist; give the path of an existing image, '
                                  'for example /boot/vmlinuz-RELEASE' % root)
 
 
 def test_target_directory(root, check):
     result = check(target_kernel='/boot')
-    assert_clean_failure(result, '%s/boot is a directory, not a kernel image; give the image file in it, for example '
+    assert_clean_failure(result, 'target_kernel: %s/boot is a directory, not a kernel image; give the image file in it, for example '
                                  '%s/boot/vmlinuz-RELEASE' % (root, root))
 
 
 def test_target_not_a_kernel(root, check):
     result = check(target_kernel='/boot/config-7.2.13')
-    assert_clean_failure(result, '%s/boot/config-7.2.13 is not a kernel image: no bzImage header ("HdrS" at 0x202), no arm64 '
+    assert_clean_failure(result, 'target_kernel: %s/boot/config-7.2.13 is not a kernel image: no bzImage header ("HdrS" at 0x202), no arm64 '
                                  'Image magic at 0x38, not an ELF vmlinux and not a compressed file; give a vmlinuz, '
                                  'bzImage, Image, Image.gz or vmlinux' % root)
 
@@ -501,7 +501,7 @@ def test_target_truncated(root, check):
     path = trees.write(root, TARGET, image[:3000])
     result = check(target_kernel=TARGET)
     assert result.failed
-    assert result['msg'].startswith('kernel image %s is truncated: the header puts the compressed kernel at bytes ' % path)
+    assert result['msg'].startswith('target_kernel: kernel image %s is truncated: the header puts the compressed kernel at bytes ' % path)
     assert_clean_failure(result, result['msg'])
 
 
@@ -537,5 +537,5 @@ def test_target_unreadable(open_root, check):
         finally:
             os.seteuid(0)
             os.setegid(0)
-    assert_clean_failure(result, 'cannot read kernel image %s: permission denied; run with root privileges (become: true) '
+    assert_clean_failure(result, 'target_kernel: cannot read kernel image %s: permission denied; run with root privileges (become: true) '
                                  'or make the file readable' % path)

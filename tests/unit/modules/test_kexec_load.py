@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.luo.liveupdate.plugins.modules import kexec_load
 from ansible_collections.luo.liveupdate.plugins.modules import lock as lock_module
 from ansible_collections.luo.liveupdate.tests.unit.module_utils import kimage_builders as kb
+from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
 
 FAKE_KEXEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kexec_load', 'kexec')
 RUNNING = '7.2.13'
@@ -66,11 +67,15 @@ def root(tmp_path, host_root):
     write(root, '/sys/kernel/kexec_loaded', '0\n')
     write(root, '/sys/kernel/security/lockdown', '[none] integrity confidentiality\n')
     install_kernel(root, RUNNING)
+    return host_root(with_target_and_kexec(root))
+
+
+def with_target_and_kexec(root):
+    """root with 7.3.4 and its initramfs in /boot, and the stand-in kexec that stages."""
     install_kernel(root, TARGET)
     write(root, INITRD, b'070701' + b'\0' * 500)
     with open(FAKE_KEXEC, encoding='utf-8') as handle:
         write(root, '/usr/sbin/kexec', handle.read(), mode=0o755)
-    host_root(root)
     return root
 
 
@@ -468,8 +473,16 @@ def test_bad_input_fails_and_changes_nothing(root, run_module, args, words):
 def test_kernel_is_required_to_load(root, run_module):
     result = run_module(kexec_load.main, {})
     assert result.failed
-    assert 'state is loaded but all of the following are missing: kernel' in result['msg']
+    assert result['msg'] == ('state is loaded but kernel is missing: give kernel: PATH (for example /boot/vmlinuz-7.3.4), '
+                             'or preflight: {} to stage the newest installed kernel newer than the running one')
     assert_untouched(root)
+
+
+def test_preflight_is_refused_for_unloading(root, run_module):
+    write(root, LOADED, '1\n')
+    result = run_module(kexec_load.main, {'state': 'unloaded', 'preflight': {}})
+    assert result.failed and result['msg'] == 'preflight is for staging (state: loaded), not for state: unloaded: leave it out'
+    assert loaded(root) == '1' and kexec_calls(root) == []
 
 
 def test_bad_input_keeps_what_is_staged(root, run_module):
@@ -750,3 +763,98 @@ def test_bad_lock_options_fail_and_change_nothing(root, run_module, args, msg):
     assert result['changed'] is False
     assert_untouched(root)
     assert lock_record(root) is None
+
+
+# The preflight: info's facts and the live update's refusals, before the lock and the stage, in the same run
+
+@pytest.fixture
+def ready(tmp_path, host_root):
+    """A host ready for a live update (info_trees.ready_host: 7.2.13, device, systemd 262) with 7.3.4 and its initramfs
+    in /boot and the stand-in kexec that stages."""
+    return host_root(with_target_and_kexec(trees.ready_host(tmp_path / 'ready')))
+
+
+NO_PROBE = {'probe_device': False}  # the tree's /dev/liveupdate is /dev/null, which a probe finds is not LUO's
+
+
+def test_preflight_stages_and_returns_the_facts_it_read_before(ready, run_module):
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': NO_PROBE, 'lock_owner': 'awx job 42'})
+    assert not result.failed, result
+    assert result['changed'] is True and loaded(ready) == '1' and result['initrd'] == INITRD
+    facts = result['facts']
+    assert facts['ready'] is True and facts['kexec']['loaded'] is False  # as it was before staging
+    assert facts['target']['release'] == TARGET and facts['compatible'] is True
+    assert result['target'] == facts['target'] and 'refused' not in result
+    assert lock_record(ready)['owner'] == 'awx job 42'
+
+
+def test_preflight_without_kernel_stages_the_newest_newer_one(ready, run_module):
+    install_kernel(ready, '7.1.0')
+    result = run_module(kexec_load.main, {'preflight': NO_PROBE})
+    assert not result.failed, result
+    assert result['kernel'] == KERNEL and result['facts']['target_chosen'] == KERNEL
+    assert record(ready)['kernel'] == KERNEL and loaded(ready) == '1'
+
+
+def test_preflight_without_a_newer_kernel_stages_nothing(ready, run_module):
+    os.remove(os.path.join(ready, KERNEL.lstrip('/')))
+    result = run_module(kexec_load.main, {'preflight': NO_PROBE, 'lock_owner': 'awx job 42'})
+    assert not result.failed and result['changed'] is False and result['kernel'] is None
+    assert result['msg'] == 'nothing to stage: no installed kernel is newer than the running 7.2.13'
+    assert result['facts']['target_chosen'] is None
+    assert_untouched(ready)
+    assert lock_record(ready) is None
+
+
+def test_preflight_refuses_a_host_that_is_not_ready_before_the_lock(ready, run_module):
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': {}, 'lock_owner': 'awx job 42'})
+    assert result.failed and result['refused'] == 'not-ready'
+    assert result['msg'].startswith('the host is not ready for a live update: ')
+    assert [item['id'] for item in result['facts']['reasons']] == ['device-not-a-device']
+    assert_untouched(ready)
+    assert lock_record(ready) is None
+
+
+def test_preflight_refuses_a_kernel_staged_already_and_leaves_it(ready, run_module):
+    staged = {'kernel': KERNEL, 'initrd': None, 'cmdline': 'root=/dev/vda1', 'release': TARGET, 'loaded_at': 'then'}
+    write(ready, LOADED, '1\n')
+    write(ready, RECORD, json.dumps(staged))
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': NO_PROBE, 'lock_owner': 'awx job 42'})
+    assert result.failed and result['refused'] == 'already-staged' and result['already_staged'] == staged
+    assert 'a kernel is staged on the host already: /boot/vmlinuz-7.3.4 (release 7.3.4)' in result['msg']
+    assert loaded(ready) == '1' and record(ready) == staged and kexec_calls(ready) == []
+    assert lock_record(ready) is None
+
+
+def test_preflight_refuses_an_incompatible_target_unless_forced(ready, run_module):
+    install_kernel(ready, TARGET, abi=(b'kho-v4', b'luo-v6', b'memfd-v2'))
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': NO_PROBE, 'lock_owner': 'awx job 42'})
+    assert result.failed and result['refused'] == 'target-incompatible'
+    assert result['msg'].startswith('/boot/vmlinuz-7.3.4 cannot take over with the state intact: ')
+    assert_untouched(ready)
+    assert lock_record(ready) is None
+    forced = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': NO_PROBE, 'force': True})
+    assert not forced.failed and loaded(ready) == '1'
+
+
+def test_preflight_refuses_a_unit_to_verify_that_is_not_active(ready, run_module):
+    trees.install_unit_tools(ready, {'demo.service': (0, 'LoadState=loaded\nActiveState=failed\nFileDescriptorStoreMax=4\n')},
+                             {'demo.service': (0, '[]')})
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': dict(NO_PROBE, units=['demo.service'])})
+    assert result.failed and result['refused'] == 'verify-unit-inactive'
+    assert result['msg'] == 'verify unit demo.service is failed, not active: start it first, or it cannot be proven to come back'
+    assert result['facts']['units']['demo.service']['active_state'] == 'failed'
+    assert_untouched(ready)
+
+
+def test_preflight_names_a_target_that_is_no_kernel_image_by_the_kernel_option(ready, run_module):
+    result = run_module(kexec_load.main, {'kernel': '/boot/missing', 'preflight': NO_PROBE})
+    assert result.failed and result['msg'].startswith('kernel: kernel image %s/boot/missing does not exist' % ready)
+    assert 'refused' not in result and result['facts']['ready'] is True
+    assert_untouched(ready)
+
+
+def test_preflight_in_check_mode_stages_nothing_and_reports(ready, run_module):
+    result = run_module(kexec_load.main, {'kernel': KERNEL, 'preflight': NO_PROBE}, check_mode=True)
+    assert not result.failed and result['changed'] is True and result['facts']['ready'] is True
+    assert_untouched(ready)

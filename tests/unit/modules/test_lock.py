@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.luo.liveupdate.plugins.module_utils import lock as lockrules
 from ansible_collections.luo.liveupdate.plugins.modules import lock as lock_module
+from ansible_collections.luo.liveupdate.tests.unit.modules import info_trees as trees
 
 PATH = lockrules.DEFAULT_PATH
 
@@ -200,6 +201,39 @@ def test_bad_input_is_refused_naming_the_value_and_the_fix_and_changes_nothing(r
     for word in words:
         assert word in result['msg'], result['msg']
     assert tree(root) == before
+
+
+@pytest.fixture
+def ready(tmp_path, monkeypatch, host_root):
+    """A host with what info reads (info_trees.ready_host), for the facts option."""
+    monkeypatch.delenv('SSH_CLIENT', raising=False)
+    return host_root(trees.ready_host(tmp_path / 'ready'))
+
+
+def test_release_with_facts_reads_them_before_it_releases(ready, run_module):
+    trees.install_unit_tools(ready, {'demo.service': (0, 'LoadState=loaded\nActiveState=active\nFileDescriptorStoreMax=4\n')},
+                             {'demo.service': (0, '[]')})
+    run_module(lock_module.main, {'owner': 'awx job 42'})
+    result = run_module(lock_module.main, {'state': 'released', 'owner': 'awx job 42', 'facts': {'units': ['demo.service']}})
+    assert not result.failed and result['released'] is True and on_disk(ready) is None
+    facts = result['facts']
+    assert facts['ready'] is True and facts['kernel']['release'] == trees.RELEASE
+    assert facts['units']['demo.service']['active_state'] == 'active' and 'target' not in facts
+
+
+def test_facts_come_with_a_release_that_finds_another_owners_lock(ready, run_module):
+    holder = someone_else()
+    place(ready, holder)
+    result = run_module(lock_module.main, {'state': 'released', 'owner': 'awx job 42', 'facts': {}})
+    assert not result.failed and result['released'] is False and result['facts']['units'] == {}
+    assert on_disk(ready) == holder
+
+
+def test_facts_with_a_bad_unit_name_fail_before_the_lock_changes(ready, run_module):
+    run_module(lock_module.main, {'owner': 'awx job 42'})
+    result = run_module(lock_module.main, {'state': 'released', 'owner': 'awx job 42', 'facts': {'units': ['demo']}})
+    assert result.failed and result['msg'].startswith("facts: units entry 'demo' is not a unit name")
+    assert on_disk(ready)['owner'] == 'awx job 42'
 
 
 def test_default_controller():
