@@ -305,17 +305,17 @@ elapsed:
 calls:
   description:
     - What the live update cost the host, per phase it reached (C(preflight) with the stage in the same module run,
-      C(stage), C(kexec), C(wait), C(boot), C(verify) with the lock's release, C(test_command), C(release) after a
-      failure) and in C(total), each as C(modules) (module runs), C(commands) (shell commands) and C(seconds)
+      C(kexec), C(wait), C(boot), C(verify) with the lock's release, C(test_command); C(stage) and C(release) on
+      failures) and in C(total), each as C(modules) (module runs), C(commands) (shell commands) and C(seconds)
       (controller clock). Each attempt counts, also those retried while the host was away.
     - The update's own work is C(total.seconds) less C(wait) (the host away), C(boot) (systemd finishing its boot)
       and C(test_command) (the caller's check).
   returned: always, also on failure
   type: dict
-  sample: {"preflight": {"modules": 1, "commands": 0, "seconds": 6.1}, "stage": {"modules": 0, "commands": 0, "seconds": 0.0},
-           "kexec": {"modules": 0, "commands": 1, "seconds": 0.4}, "wait": {"modules": 0, "commands": 9, "seconds": 24.6},
-           "boot": {"modules": 0, "commands": 1, "seconds": 3.2}, "verify": {"modules": 1, "commands": 0, "seconds": 4.1},
-           "test_command": {"modules": 0, "commands": 1, "seconds": 8.3}, "total": {"modules": 2, "commands": 12, "seconds": 46.7}}
+  sample: {"preflight": {"modules": 1, "commands": 0, "seconds": 5.5}, "kexec": {"modules": 0, "commands": 1, "seconds": 0.4},
+           "wait": {"modules": 0, "commands": 9, "seconds": 24.6},
+           "boot": {"modules": 0, "commands": 1, "seconds": 3.2}, "verify": {"modules": 1, "commands": 0, "seconds": 4.9},
+           "test_command": {"modules": 0, "commands": 1, "seconds": 8.3}, "total": {"modules": 2, "commands": 12, "seconds": 46.9}}
 plan:
   description: In check mode, what would be staged, whether the lock would be refused, and what must be true afterwards.
   returned: in check mode

@@ -61,8 +61,8 @@ class Preflight(HostCalls):
             if answer['refused'] in REFUSAL_FACTS:
                 extra[REFUSAL_FACTS[answer['refused']]] = facts.get(REFUSAL_FACTS[answer['refused']])
             raise LiveUpdateFailed('preflight: %s' % answer.get('msg'), answer['refused'], extra)
-        if 'lock' in answer:
-            self.phase = 'stage'  # the lock was asked for: what fails from here failed staging
+        if answer.get('failed') and 'lock' in answer:
+            self.phase = 'stage'  # the lock was asked for: what failed from there failed staging
         if lock_problem:
             raise LiveUpdateFailed('stage: %s' % lock_problem[1], lock_problem[0])
         if answer.get('failed'):

@@ -48,10 +48,9 @@ def test_the_result_counts_every_round_trip_to_the_host_per_phase():
     modules = sum(1 for call in host.calls if call[0] == 'module')
     commands = sum(1 for call in host.calls if call[0] == 'command')
     assert calls_made['total'] == {'modules': modules, 'commands': commands, 'seconds': host.now}
-    assert list(calls_made) == ['preflight', 'stage', 'kexec', 'wait', 'boot', 'verify', 'total']
+    assert list(calls_made) == ['preflight', 'kexec', 'wait', 'boot', 'verify', 'total']
     # kexec_load: the preflight with the target and the units, then the lock and the stage
     assert calls_made['preflight'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}
-    assert calls_made['stage'] == {'modules': 0, 'commands': 0, 'seconds': 0.0}
     assert calls_made['wait']['modules'] == 0 and calls_made['wait']['commands'] == 3  # two failed polls, the answer
     assert calls_made['verify'] == {'modules': 1, 'commands': 0, 'seconds': 0.0}  # the lock module reads and releases
     assert calls_made['total']['modules'] == 2 and calls_made['total']['commands'] == 5
