@@ -10,7 +10,9 @@
   costs without the firmware.
 
 Per sample: the guest's pause (host clock from the pause to the resume, and the jump of the guest's own RTC),
-the host's blackout (controller clock from the command to the new boot answering), the bytes the save wrote
+the host's blackout (its ssh outage by its own journals, ssh.service stopping on the old boot to started on the
+new one, each boot's clock set against the controller's; the same for every method: the controller's own view
+depends on how often it polls, which the live update's back-off does up to 10 s apart), the bytes the save wrote
 to disk, and whether the guest kept its token, boot id, counter and memory (bench/luo_bench/guest_lines.py).
 """
 from __future__ import annotations
@@ -37,6 +39,21 @@ MANAGED_SAVE = 'python3 %s/managed_save.py' % GUEST_DIR
 # What a guest's save writes to the disks: sectors written, summed over the VM's disks (diskstats field 10).
 SECTORS_WRITTEN = "awk '$3 ~ /^vd[a-z]+$/ { s += $10 } END { print s * 512 }' /proc/diskstats"
 FILL_TIMEOUT_S = 900
+# When ssh.service stopped on the boot before and started on this one, by each boot's realtime clock.
+SSH_STOPPED = "journalctl -b -1 -o short-unix --no-pager -u ssh.service | grep ' Stopping ssh.service' | tail -1"
+SSH_STARTED = "journalctl -b 0 -o short-unix --no-pager -u ssh.service | grep ' Started ssh.service' | head -1"
+
+
+def ssh_outage_s(stopped_line, started_line, offset_before, offset_after):
+    """Seconds from ssh.service stopping (a journal line of the old boot, `short-unix`) to it started on the new boot,
+    on the controller's clock: each boot's clock less its offset (boot realtime - controller realtime)."""
+    lines = {'stopped': stopped_line, 'started': started_line}
+    for what, line in lines.items():
+        if not line.strip():
+            raise BenchError('the journal has no line of ssh.service %s around the kernel switch' % what)
+    stopped = float(stopped_line.split()[0]) - offset_before
+    started = float(started_line.split()[0]) - offset_after
+    return round(started - stopped, 3)
 
 
 class HvBench(Bench):
@@ -53,7 +70,9 @@ class HvBench(Bench):
         subprocess.run([os.path.join(self.repo, 'lab', 'hypervisor', 'build-guest'), build], check=True, capture_output=True)
         with open(build, 'rb') as handle:
             self.vm.ssh('mkdir -p /srv/luo-guest && base64 -d > %s' % GUEST_ELF, stdin=base64.b64encode(handle.read()).decode())
-        self.vm.put(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'managed_save.py'), GUEST_DIR + '/managed_save.py')
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.vm.put(os.path.join(here, 'managed_save.py'), GUEST_DIR + '/managed_save.py')
+        self.vm.put(os.path.join(here, 'guest.py'), GUEST_DIR + '/guest.py')  # its clock, for clock_offset()
         self.kernels = sorted(name[len('vmlinuz-'):] for name in self.vm.ssh('ls /boot').split() if name.startswith('vmlinuz-'))
 
     def set_guest_size(self, mib):
@@ -106,16 +125,21 @@ class HvBench(Bench):
         self.wait_filled(serial)  # running, its last line a check after the last pause
         boot_id, release = self.vm.ssh('%s; uname -r' % BOOT_ID).split()
         before = self.serial_lines(serial)
+        offset_before = self.vm.clock_offset()[0]
         self.log('run %d, guest %d MiB: %s from %s' % (run + 1, self.size, method, release))
         figures = getattr(self, method)(boot_id, release)
+        figures['host_blackout_s'] = ssh_outage_s(self.vm.ssh(SSH_STOPPED), self.vm.ssh(SSH_STARTED), offset_before,
+                                                  self.vm.clock_offset()[0])
         if disk_bytes is not None:
             figures['disk_bytes'] = disk_bytes
         after = self.serial_lines(serial)[len(before):]
         guest = around_pause(before, after)
         sample = dict(figures, method=method, size_mib=self.size, run=run, kernel_from=release,
                       kernel_to=self.vm.ssh('uname -r').strip(), guest=guest)
-        self.log('  guest paused %.1f s (its clock: %s s), host away %.1f s, %d bytes to disk, guest %s'
-                 % (sample['pause_s'], guest['rtc_pause_s'], sample['host_blackout_s'], sample['disk_bytes'],
+        self.log('  guest paused %.1f s (its clock: %s s), host away %.1f s (ssh down; the controller saw it back after '
+                 '%.1f s), %d bytes to disk, guest %s'
+                 % (sample['pause_s'], guest['rtc_pause_s'], sample['host_blackout_s'], sample['controller_back_s'],
+                    sample['disk_bytes'],
                     'kept' if guest['kept'] and guest['memory_ok'] else 'NOT kept'))
         return sample
 
@@ -129,7 +153,7 @@ class HvBench(Bench):
             'bench_test_command': 'timeout 1200 sh -c "until systemctl is-active --quiet %s; do sleep 1; done"' % ROLE_UNIT})
         self.vm.wait_back(boot_id, 'systemctl is-active --quiet %s' % ROLE_UNIT)
         record = json.loads(self.vm.ssh('cat %s/last-start.json' % ROLE_STATE))
-        return {'pause_s': record.get('pause_to_resume_s'), 'host_blackout_s': (result.get('blackout') or {}).get('controller_s'),
+        return {'pause_s': record.get('pause_to_resume_s'), 'controller_back_s': (result.get('blackout') or {}).get('controller_s'),
                 'state_bytes': record.get('state_bytes'), 'elapsed_s': round(time.time() - start, 3)}
 
     def restart_bytes(self):
@@ -153,5 +177,5 @@ class HvBench(Bench):
         self.trigger(command)
         back_at = self.vm.wait_back(boot_id, 'true', serial_from=self.vm.serial_size())
         restored = json.loads(self.vm.ssh('%s restore %s %s %d %s fill' % (MANAGED_SAVE, OWN_DIR, SAVE_FILE, self.size, GUEST_ELF)))
-        return {'pause_s': round(restored['resumed_at'] - saved['stopped_at'], 3), 'host_blackout_s': round(back_at - start, 3),
+        return {'pause_s': round(restored['resumed_at'] - saved['stopped_at'], 3), 'controller_back_s': round(back_at - start, 3),
                 'disk_bytes': saved['bytes'], 'save_s': saved['save_s'], 'load_s': restored['load_s']}
