@@ -246,7 +246,8 @@ def main(argv=None):
     log = log_to(os.path.join(workdir, 'bench.log'))
     results = {'schema': 1, 'stamp': stamp, 'started': now.strftime('%Y-%m-%d %H:%M UTC'), 'smoke': args.smoke, 'runs': args.runs,
                'sizes_mib': args.sizes, 'luo_state_data': {'files': args.files, 'big_file_mib': args.big_file_mib},
-               'hv_sizes_mib': args.hv_sizes, 'parts': args.parts, 'machine': machine_info(), 'vm': None, 'vm_uefi': None, 'vm_hv': None, 'samples': [],
+               'hv_sizes_mib': args.hv_sizes, 'hv_runs': args.hv_runs, 'parts': args.parts, 'machine': machine_info(),
+               'vm': None, 'vm_uefi': None, 'vm_hv': None, 'samples': [],
                'hv_samples': [], 'failures': [], 'keeper': [], 'plots': [], 'error': None}
     try:
         for part, measure_part in (('host', measure), ('uefi', measure_uefi), ('hv', measure_hv)):

@@ -201,13 +201,27 @@ def target_part(name):
     return 'hv' if name.startswith('hv_') else 'uefi' if name.startswith('uefi_') else 'host'
 
 
+def runs_text(results, parts):
+    """How many runs each figure's median is of, for the parts measured (the hypervisor's from its samples in
+    results from before hv_runs was kept)."""
+    found = []
+    if 'host' in parts or 'uefi' in parts:
+        found.append(('', results['runs']))
+    if 'hv' in parts:
+        hv_runs = results.get('hv_runs') or max([sample['run'] + 1 for sample in results.get('hv_samples') or []] or [0])
+        found.append((' hypervisor', hv_runs))
+    if len(found) == 1:
+        return '%d run(s) per figure' % found[0][1]
+    return ', '.join('%d run(s) per%s figure' % (runs, kind or ' host') for kind, runs in found)
+
+
 def markdown(results, png_prefix, sections=()):
     """The summary page: tables of medians (min-max) of the parts measured, then ``sections`` (lines), the targets
     of those parts, the plots."""
     parts = parts_of(results)
     lines = ['# luo.liveupdate benchmark, %s' % results['started'], '',
-             '%s; %d run(s) per figure, median (min-max) in seconds; %s.' % (
-                 'Smoke run' if results['smoke'] else 'Full run', results['runs'], machine_line(results)), '']
+             '%s; %s, median (min-max) in seconds; %s.' % (
+                 'Smoke run' if results['smoke'] else 'Full run', runs_text(results, parts), machine_line(results)), '']
     if 'host' in parts or 'uefi' in parts:
         lines += host_tables(results)
     lines += list(sections)

@@ -243,6 +243,15 @@ def test_a_page_of_the_hypervisor_part_alone_has_its_section_and_targets_only():
     assert '![hypervisor](x-hypervisor.png)' in text
 
 
+def test_a_page_says_how_many_runs_each_part_ran():
+    hv_samples = [{'method': 'hv_live_update', 'size_mib': 256, 'run': run} for run in range(3)]
+    hv_alone = dict(results_of([], []), parts=['hv'], runs=5, hv_samples=hv_samples)
+    assert '; 3 run(s) per figure, median' in report.markdown(hv_alone, 'x-')  # from its samples: no hv_runs kept
+    both = dict(results_of(full_samples(), []), parts=['host', 'hv'], runs=5, hv_runs=3, hv_samples=hv_samples)
+    assert '; 5 run(s) per host figure, 3 run(s) per hypervisor figure, median' in report.markdown(both, 'x-')
+    assert '; 5 run(s) per figure, median' in report.markdown(dict(both, parts=['host']), 'x-')
+
+
 def test_a_page_of_the_host_part_alone_leaves_out_the_uefi_and_hypervisor_targets():
     results = dict(results_of(full_samples(), []), parts=['host'])
     text = report.markdown(results, 'x-')
