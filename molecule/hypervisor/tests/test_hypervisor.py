@@ -60,13 +60,22 @@ def test_guest_kept_its_memory_and_did_not_reboot(host):
 def test_guest_runs_unprivileged(host):
     main_pid = host.check_output('systemctl show --property=MainPID --value %s' % UNIT)
     cgroup = host.check_output('systemctl show --property=ControlGroup --value %s' % UNIT)
-    # The cgroup's name has escapes (system-luo\x2dqemu\x2dguest.slice): quoted, not left to the shell.
+    # The cgroup's name has an @: quoted, not left to the shell.
     pids = host.check_output('cat %s', '/sys/fs/cgroup%s/cgroup.procs' % cgroup).split()
     assert main_pid in pids
     processes = [line.split(None, 1) for line in host.check_output('ps -o user=,comm= -p %s' % ','.join(pids)).splitlines()]
     # The wrapper and QEMU, both as the guest's user.
     assert sorted(comm for _user, comm in processes) == ['python3', 'qemu-system-x86']
     assert {user for user, _comm in processes} == {GUEST_USER}
+
+
+def test_guest_unit_starts_early_with_the_cpu_of_ten_services(host):
+    """Its StartupCPUWeight=1000 counts against the other services (system.slice, not a slice of its own), and no
+    PrivateTmp=yes orders it after systemd-tmpfiles-setup.service."""
+    assert host.check_output('systemctl show --property=ControlGroup --value %s' % UNIT) == '/system.slice/%s' % UNIT
+    assert host.check_output('systemctl show --property=StartupCPUWeight --value %s' % UNIT) == '1000'
+    after = host.check_output('systemctl show --property=After --value %s' % UNIT).split()
+    assert 'local-fs.target' in after and 'systemd-tmpfiles-setup.service' not in after, after
 
 
 def test_guest_unit_sandbox_exposure_is_low(host):

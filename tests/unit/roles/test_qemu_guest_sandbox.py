@@ -24,7 +24,7 @@ def settings(text):
 def test_unit_template_drops_every_privilege():
     unit = settings(UNIT.read_text())
     for key, value in [('CapabilityBoundingSet', ''), ('AmbientCapabilities', ''), ('NoNewPrivileges', 'yes'),
-                       ('ProtectSystem', 'strict'), ('ProtectHome', 'yes'), ('PrivateTmp', 'yes'),
+                       ('ProtectSystem', 'strict'), ('ProtectHome', 'yes'), ('PrivateTmp', 'disconnected'),
                        ('PrivateDevices', 'yes'), ('DevicePolicy', 'closed'), ('PrivateNetwork', 'yes'),
                        ('RestrictAddressFamilies', 'AF_UNIX'), ('IPAddressDeny', 'any'), ('UMask', '0077'),
                        ('SystemCallFilter', '@system-service'), ('SystemCallArchitectures', 'native'),
@@ -58,6 +58,10 @@ def test_a_guest_without_network_starts_early_and_first_and_stops_before_shutdow
     assert unit['After'] == ['local-fs.target systemd-journald.socket']
     assert unit['Before'] == ['shutdown.target'] and unit['Conflicts'] == ['shutdown.target']
     assert unit['StartupCPUWeight'] == ['1000']
+    # The weight counts against the other services only in system.slice, not in the template's own slice.
+    assert unit['Slice'] == ['system.slice']
+    # PrivateTmp=yes would order the unit after systemd-tmpfiles-setup.service.
+    assert unit['PrivateTmp'] == ['disconnected']
     for key in ('Requires', 'Wants'):
         assert key not in unit, key
 
