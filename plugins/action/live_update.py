@@ -14,6 +14,10 @@ from ansible_collections.luo.liveupdate.plugins.plugin_utils.live_update_flow im
 
 display = Display()
 
+# ssh's keep-alive probes: a session whose host went away for the kexec (its TCP connection gone without a reset
+# reaching this side) fails after 3 unanswered probes instead of waiting forever for an answer.
+SERVER_ALIVE = '-o ServerAliveInterval=%d -o ServerAliveCountMax=3'
+
 # The stage options go to kexec_load as given, with kexec_load's own types.
 ARGUMENT_SPEC = dict(
     kexec.STAGE_OPTIONS,
@@ -75,7 +79,10 @@ class ActionModule(ActionBase):
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         _refuse_bad_command_line(params)
         self._set_connect_timeout(params['connect_timeout'])
-        flow = LiveUpdate(_Remote(self, task_vars), params, check_mode=self._task.check_mode,
+        remote = _Remote(self, task_vars)
+        if self._probe_ssh_sessions(params['connect_timeout']):
+            remote.reset()  # a control master opened by an earlier task has no probes: the next call opens one that has
+        flow = LiveUpdate(remote, params, check_mode=self._task.check_mode,
                           log=lambda message: display.display('%s: %s' % (self._task.get_name(), message)))
         try:
             result.update(flow.run())
@@ -90,6 +97,17 @@ class ActionModule(ActionBase):
             super().cleanup(force)
         except AnsibleConnectionFailure as exc:
             display.warning('live_update: the temporary directory on the host was not removed (%s)' % exc)
+
+    def _probe_ssh_sessions(self, connect_timeout):
+        """With the ssh connection: keep-alive probes every connect_timeout/2 s (at least 1), after the extra
+        arguments the inventory gives (ssh takes the first value of an option: the inventory's win). False with
+        another connection plugin."""
+        try:
+            extra = self._connection.get_option('ssh_extra_args') or ''
+        except (KeyError, AnsibleError):
+            return False  # this connection plugin has no ssh arguments
+        self._connection.set_option('ssh_extra_args', ('%s %s' % (extra, SERVER_ALIVE % max(connect_timeout // 2, 1))).strip())
+        return True
 
     def _set_connect_timeout(self, seconds):
         """Short connect timeouts: an ssh that connects while the host is down must give up, not hang."""

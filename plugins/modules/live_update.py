@@ -33,11 +33,10 @@ description:
     use it, unload it (M(luo.liveupdate.kexec_load) with C(state=unloaded), or C(kexec -s -u))."
   - "Lock: after the preflight and before anything is staged, the host-side lock of M(luo.liveupdate.lock) is taken
     for O(lock_owner) (by M(luo.liveupdate.kexec_load), in the module run that stages), so that two runs (two AWX
-    jobs) never live-update the same host at once. A lock held by another
-    owner fails the task with RV(reason=locked), naming the holder, and nothing staged. The lock is released as the new
-    boot is read, or after a failure (after unstaging); a release that fails is reported in RV(lock), not fatal. When O(lock_owner)
-    held the lock before the task (a caller holding it around a longer turn), taking it again is re-entrant and the
-    task leaves it held."
+    jobs) never live-update the same host at once. A lock held by another owner fails the task with
+    RV(reason=locked), naming the holder, and nothing staged. The lock is released as the new boot is read, or after a
+    failure (after unstaging); a release that fails is reported in RV(lock), not fatal. When O(lock_owner) held the
+    lock before the task (a caller holding it around a longer turn), taking it again is re-entrant and leaves it held."
   - "Stage: M(luo.liveupdate.kexec_load) loads the target and its initramfs with C(kexec_file_load), making sure the
     next command line has C(liveupdate=on kho=on). Then C(systemctl kexec): systemd stops the services, keeps the fd
     stores marked C(FileDescriptorStorePreserve=) in LUO and jumps into the new kernel. The connection loss that
@@ -54,10 +53,8 @@ description:
     RELEASE (count N)) naming the kernel that ran before, C(luo: Retrieved live update data)); anything against it,
     or nothing for it, fails the task (RV(handover)). Then the running release is the target's, every unit in
     O(verify_units) is active with the same fd store entry names, and O(test_command) succeeds."
-  - "After the kexec, connection failures are retried with back-off until O(reboot_timeout) runs out; then the task
-    fails with the phase reached and the last error."
-  - "Every failure returns RV(phase) and RV(reason)."
-  - "If anything fails before the kexec, the staged kernel is unloaded and the host keeps running untouched."
+  - "After the kexec, connection failures are retried with back-off until O(reboot_timeout) runs out. Every failure
+    returns RV(phase) and RV(reason); after one before the kexec, the staged kernel is unloaded, the host untouched."
   - This module is an action plugin; it runs on the controller and drives the host through its connection.
 author:
   - LUO live update maintainers (@luo-liveupdate)
@@ -99,7 +96,9 @@ options:
     type: int
     default: 600
   connect_timeout:
-    description: Seconds a connection attempt may take while waiting; short, so an attempt into a host that is down gives up.
+    description: Seconds a connection attempt may take while waiting; short, so an attempt into a host that is down gives
+      up. Over ssh also the keep-alive (C(ServerAliveInterval) half of it, C(ServerAliveCountMax=3), unless the inventory
+      sets them), with a new control master at the start and after the kexec; so no session hangs on a boot gone away.
     type: int
     default: 10
   lock_owner:

@@ -182,6 +182,9 @@ class LiveUpdate(Preflight):
             rc, out, err = self.remote.command(KEXEC_NOW)
         except Exception:  # pylint: disable=broad-exception-caught
             return  # The connection went down with the host: expected.
+        finally:
+            # The connection (ssh's control master) leads to a boot that is going away: the next call opens a new one.
+            self.remote.reset()
         if rc == 0 or rc > KILLED_BY_SIGNAL or self.going_down():
             return
         raise LiveUpdateFailed('kexec: `%s` failed with rc %s: %s; the host keeps running %s; fix what systemctl says and '

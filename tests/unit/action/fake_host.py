@@ -98,6 +98,7 @@ class FakeHost:
         self.new_boot_seen = False
         self.calls = []
         self.resets = 0
+        self.reset_after = []  # how many calls had been made at each reset
         self.probes = 0  # how often /dev/liveupdate was probed
 
     # remote interface
@@ -109,6 +110,7 @@ class FakeHost:
 
     def reset(self):
         self.resets += 1
+        self.reset_after.append(len(self.calls))
 
     def module(self, name, args):
         self.calls.append(('module', name, args))

@@ -13,7 +13,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
-from ansible.plugins.loader import shell_loader
+from ansible.plugins.loader import connection_loader, shell_loader
 from ansible.template import Templar
 
 from ansible_collections.luo.liveupdate.plugins.action import live_update as action_module
@@ -23,15 +23,19 @@ from ansible_collections.luo.liveupdate.tests.unit.return_docs import assert_doc
 
 
 class FakeConnection:
-    """Only what ActionBase touches before the flow takes over, plus the options the action sets."""
+    """Only what ActionBase touches before the flow takes over, plus the options the action sets; with ssh=False,
+    a connection plugin without ssh arguments (as ansible.builtin.local)."""
 
-    def __init__(self):
+    def __init__(self, ssh=False):
         self._shell = shell_loader.get('sh')
-        self.options = {}
+        self.options = {'ssh_extra_args': ''} if ssh else {}
         self.resets = 0
 
+    def get_option(self, name):
+        return self.options[name]  # KeyError for an option the plugin does not have, as Ansible's plugins
+
     def set_option(self, name, value):
-        if name != 'timeout':  # as the ssh plugin: it has timeout, not connection_timeout
+        if name not in ('timeout', 'ssh_extra_args'):  # as the ssh plugin: it has timeout, not connection_timeout
             raise AnsibleError("No config definition exists for '%s' for 'ssh' connection plugin." % name)
         self.options[name] = value
 
@@ -45,11 +49,11 @@ def action_class():
     return live_update.ActionModule
 
 
-def run_action(action_class, host, check_mode=False, **args):
+def run_action(action_class, host, check_mode=False, ssh=False, **args):
     task = Task.load(dict(action='luo.liveupdate.live_update', args=args))
     task.check_mode = check_mode
     host.check_mode = check_mode  # the modules the action runs get the task's check mode
-    connection = FakeConnection()
+    connection = FakeConnection(ssh)
     action = action_class(task, connection, PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
     # The host behind the connection: modules and commands go to the simulated host.
     action._execute_module = lambda module_name, module_args, task_vars: host.module(module_name, module_args)
@@ -70,6 +74,55 @@ def test_action_runs_the_live_update(action_class, monkeypatch):
     assert not result.get('failed'), result
     assert result['kernel_after'] == '7.3.4'
     assert connection.options == {'timeout': 5}
+
+
+def test_action_over_ssh_opens_a_connection_with_keepalive_probes_first(action_class, monkeypatch):
+    host = FakeHost()
+    monkeypatch.setattr('time.sleep', host.sleep)
+    result, connection = run_action(action_class, host, ssh=True, kernel='/boot/vmlinuz-7.3.4', connect_timeout=5)
+    assert not result.get('failed'), result
+    assert connection.options == {'timeout': 5, 'ssh_extra_args': '-o ServerAliveInterval=2 -o ServerAliveCountMax=3'}
+    assert host.reset_after[0] == 0  # before the first call: an earlier task's control master has no probes
+
+
+def real_ssh_connection(**options):
+    """Ansible's own ssh connection plugin, with options as an inventory would set them."""
+    connection = connection_loader.get('ssh', PlayContext(), os.devnull)
+    connection.set_options(direct=dict(options, host='host.example'))
+    return connection
+
+
+def ssh_argv(connection):
+    """The ssh command line the plugin would run for one command."""
+    return [arg.decode() for arg in connection._build_command('ssh', 'ssh', 'host.example', 'true')]
+
+
+def bare_action(action_class, connection):
+    task = Task.load(dict(action='luo.liveupdate.live_update', args={}))
+    return action_class(task, connection, PlayContext(), DataLoader(), Templar(loader=DataLoader()), None)
+
+
+def test_ssh_runs_every_command_of_the_action_with_keepalive_probes(action_class):
+    connection = real_ssh_connection()
+    assert 'ServerAliveInterval=5' not in ssh_argv(connection)
+    assert bare_action(action_class, connection)._probe_ssh_sessions(10) is True
+    argv = ssh_argv(connection)
+    assert argv[argv.index('ServerAliveInterval=5') - 1] == '-o' and 'ServerAliveCountMax=3' in argv
+    assert argv[-2:] == ['host.example', 'true']
+
+
+def test_keepalive_settings_of_the_inventory_come_first_and_win(action_class):
+    connection = real_ssh_connection(ssh_extra_args='-o ServerAliveInterval=30 -o ServerAliveCountMax=10')
+    bare_action(action_class, connection)._probe_ssh_sessions(10)
+    argv = ssh_argv(connection)
+    assert argv.index('ServerAliveInterval=30') < argv.index('ServerAliveInterval=5')
+    assert argv.index('ServerAliveCountMax=10') < argv.index('ServerAliveCountMax=3')
+
+
+def test_a_connection_without_ssh_arguments_is_left_as_it_is(action_class):
+    connection = connection_loader.get('local', PlayContext(), os.devnull)
+    connection.set_options()
+    assert bare_action(action_class, connection)._probe_ssh_sessions(10) is False
 
 
 def test_action_reports_failure_with_what_is_known(action_class):

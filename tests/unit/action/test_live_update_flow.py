@@ -38,7 +38,15 @@ def test_live_update_succeeds_and_reports():
     assert result['blackout']['phases_ms'] == {'total': 1234.5}
     assert result['blackout']['controller_s'] > 0
     assert result['boot_id_before'] == 'boot-1'
-    assert host.resets == 2  # one per failed poll while the host was away
+    assert host.resets == 3  # one after the kexec command, one per failed poll while the host was away
+
+
+def test_the_connection_is_dropped_right_after_the_kexec_command():
+    """ssh's control master leads to the boot that goes away: a call through it could wait forever for an answer."""
+    host = FakeHost()
+    run(host)
+    first = host.reset_after[0]
+    assert host.calls[first - 1][:2] == ('command', flow.KEXEC_NOW)
 
 
 def test_the_result_counts_every_round_trip_to_the_host_per_phase():
