@@ -13,7 +13,9 @@ import re
 
 COUNT = re.compile(r'^token=([0-9a-f]{16}) counter=(\d+) boot_id=(\S+) uptime=(\d+\.\d\d)$')
 CHECK = re.compile(r'^rtc=(\d\d):(\d\d):(\d\d) mem=(ok|BAD)$')
-UP = re.compile(r'^guest up: token=([0-9a-f]{16}) boot_id=(\S+)$')
+# Not anchored at the start: a guest stopped in the middle of a line (QEMU writes the serial port byte by byte)
+# leaves it half written, and the next boot's first line follows it on the same line.
+UP = re.compile(r'guest up: token=([0-9a-f]{16}) boot_id=(\S+)$')
 DAY_S = 86400
 
 
@@ -37,14 +39,14 @@ def _seconds_of_day(check):
 
 def boots(lines):
     """How many times the guest booted in this log (its ``guest up:`` lines)."""
-    return sum(1 for line in lines if UP.match(line.rstrip('\r')))
+    return sum(1 for line in lines if UP.search(line.rstrip('\r')))
 
 
 def filled_and_running(lines, boots_before=0):
     """Whether the guest of the log's last boot, a boot after the first ``boots_before``, filled its RAM and runs:
     one of its own last lines is a check. Checks of an earlier boot in the same log never count."""
     stripped = [line.rstrip('\r') for line in lines]
-    ups = [index for index, line in enumerate(stripped) if UP.match(line)]
+    ups = [index for index, line in enumerate(stripped) if UP.search(line)]
     if len(ups) <= boots_before:
         return False
     return any(CHECK.match(line) for line in stripped[ups[-1] + 1:][-3:])
@@ -59,7 +61,7 @@ def around_pause(before, after):
     last, first = _last(COUNT, before), _first(COUNT, stripped)
     if last is None or first is None:
         raise GuestLinesError('no counter line %s the pause' % ('before' if last is None else 'after'))
-    rebooted = any(UP.match(line) for line in stripped)
+    rebooted = any(UP.search(line) for line in stripped)
     kept = (not rebooted and first.group(1) == last.group(1) and first.group(3) == last.group(3)
             and int(first.group(2)) == int(last.group(2)) + 1)
     checks_after = [CHECK.match(line) for line in stripped if CHECK.match(line)]

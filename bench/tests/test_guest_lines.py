@@ -79,3 +79,12 @@ def test_a_new_boot_is_waited_for_until_it_shows():
     assert boots(BEFORE) == 1 and boots(BEFORE + [NEXT_UP + '\r']) == 2
     assert filled_and_running(BEFORE, boots_before=1) is False  # the new guest has not booted yet
     assert filled_and_running(BEFORE + [NEXT_UP, count(1, NEXT_TOKEN, NEXT_BOOT), check('17:30:23')], boots_before=1) is True
+
+
+def test_a_boot_after_a_guest_stopped_in_the_middle_of_a_line_counts():
+    # The guest was stopped while QEMU wrote a line: the next boot's first line follows the half-written one.
+    log = BEFORE + ['token=%s counter=3 boot_id=%s upti' % (TOKEN, BOOT) + NEXT_UP, 'filled=1021 seconds=37.42',
+                    count(1, NEXT_TOKEN, NEXT_BOOT), check('17:30:23')]
+    assert boots(log) == 2
+    assert filled_and_running(log, boots_before=1) is True
+    assert around_pause(BEFORE, log[len(BEFORE):])['rebooted'] is True
