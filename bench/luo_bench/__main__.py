@@ -35,7 +35,7 @@ def parse_args(argv):
     parser.add_argument('--big-file-mib', type=int, help='size of the one big file for the luo-state test (default 256, smoke 16)')
     parser.add_argument('--vm', default='luo-bench', help='name of the lab VM to boot and destroy, NAME-uefi for the UEFI one (default luo-bench)')
     parser.add_argument('--mem', type=int, default=3072, help='VM memory in MiB (default 3072: room for 1 GiB of state)')
-    parser.add_argument('--hv-sizes', help='nested guest sizes in MiB for the hypervisor case, smallest first (default 256,1024,2048; smoke 256)')
+    parser.add_argument('--hv-sizes', help='nested guest sizes in MiB for the hypervisor case, smallest first (default 256,1024,2048; smoke 64)')
     parser.add_argument('--hv-runs', type=int, help='runs per hypervisor figure (default 3, smoke 1)')
     parser.add_argument('--parts', default='host,uefi,hv',
                         help='what to measure, comma-separated: host (the BIOS VM), uefi, hv (the hypervisor case); default all three')
@@ -53,7 +53,7 @@ def parse_args(argv):
     except ValueError:
         parser.error('--sizes %r is not a comma-separated list of MiB, e.g. 64,256,1024' % args.sizes)
     try:
-        args.hv_sizes = sorted(int(size) for size in (args.hv_sizes or ('256' if smoke else '256,1024,2048')).split(','))
+        args.hv_sizes = sorted(int(size) for size in (args.hv_sizes or ('64' if smoke else '256,1024,2048')).split(','))
     except ValueError:
         parser.error('--hv-sizes %r is not a comma-separated list of MiB, e.g. 256,1024,2048' % args.hv_sizes)
     args.out = args.out or (os.path.join(REPO, 'build', 'bench-smoke') if smoke else os.path.join(REPO, 'bench', 'results'))

@@ -179,7 +179,7 @@ def test_parts_choose_what_is_measured():
 
 def test_hypervisor_defaults_and_bad_sizes():
     smoke, full = parse_args(['--smoke']), parse_args([])
-    assert (smoke.hv_runs, smoke.hv_sizes) == (1, [256])
+    assert (smoke.hv_runs, smoke.hv_sizes) == (1, [64])
     assert (full.hv_runs, full.hv_sizes) == (3, [256, 1024, 2048])
     assert parse_args(['--hv-sizes', '2048,512']).hv_sizes == [512, 2048]
     for bad in (['--hv-sizes', 'big'], ['--hv-sizes', '32'], ['--hv-runs', '0']):
