@@ -184,3 +184,24 @@ def test_bad_input_is_refused_before_anything_runs(repo, args, env, says):
     assert done.returncode == 2
     assert says in done.stderr
     assert calls == []
+
+
+def test_disks_only_builds_the_scenarios_disks_and_runs_nothing_else(repo):
+    (repo / 'build' / 'molecule-logs').mkdir(parents=True)
+    (repo / 'build' / 'molecule-logs' / 'faults.log').write_text('a lane of the lab stage writes here\n')
+    done, calls = run(repo, '--disks-only', LUO_MOLECULE_LANES='1')
+    assert done.returncode == 0, done.stderr
+    assert calls == ['rootfs', 'disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
+    assert 'lane' not in done.stdout
+    # The lab stage's logs are left alone: a build beside the first stages may still run when it starts.
+    assert (repo / 'build' / 'molecule-logs' / 'faults.log').exists()
+    assert (repo / 'build' / 'disk-logs').is_dir()
+
+
+def test_disks_only_with_the_bench_builds_its_disks_too_and_fails_like_the_lab_stage(repo):
+    done, calls = run(repo, '--bench-smoke', '--disks-only', 'lab')
+    assert done.returncode == 0, done.stderr
+    assert sorted(calls[1:]) == ['disk efi-grub', 'disk luo']
+    done, calls = run(repo, '--disks-only', FAIL_DISK='plain')
+    assert done.returncode == 1
+    assert 'cannot build the plain lab disk' in done.stderr
