@@ -53,8 +53,8 @@ stock-kernel:
 molecule: venv collection-link lab-deps
 	tools/molecule-all $(SCENARIOS)
 
-# The disks the scenarios boot (the root filesystem first), one at a time.
-lab-disks: lab-deps
+# The disks the scenarios boot (the root filesystem first), one at a time; the demo disk is set up with the venv's Ansible.
+lab-disks: venv collection-link lab-deps
 	LUO_MOLECULE_LANES=1 tools/molecule-all --disks-only
 
 # make test's lab stage: every scenario, in two lanes.

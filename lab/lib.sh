@@ -63,6 +63,27 @@ lab_lock() {
   LAB_LOCKS[$name]=$fd
 }
 
+# Hold one of COUNT locks $LAB_CACHE/locks/NAME-1.lock .. NAME-COUNT.lock (a counting semaphore:
+# at most COUNT holders at once) until lab_unlock NAME or the end of the script; wait for a free one.
+lab_slot() {
+  local name=$1 count=$2 wait=${3:-3600} fd i end told=0
+  end=$((SECONDS + wait))
+  mkdir -p "$LAB_CACHE/locks"
+  while :; do
+    for ((i = 1; i <= count; i++)); do
+      exec {fd}>"$LAB_CACHE/locks/$name-$i.lock"
+      if flock -n "$fd"; then
+        LAB_LOCKS[$name]=$fd
+        return 0
+      fi
+      exec {fd}>&-
+    done
+    [ "$told" -eq 1 ] || { log "waiting for one of the $count $name slots in $LAB_CACHE/locks"; told=1; }
+    [ "$SECONDS" -lt "$end" ] || die "gave up after ${wait}s waiting for one of the $count $name slots in $LAB_CACHE/locks"
+    sleep 1
+  done
+}
+
 lab_unlock() {
   local fd=${LAB_LOCKS[$1]:-}
   [ -n "$fd" ] || return 0
@@ -76,6 +97,11 @@ close_locks() {
   for fd in "${LAB_LOCKS[@]}"; do
     exec {fd}>&-
   done
+}
+
+# Build (when needed) the disk of VARIANT and print its path: lab/disk, or lab/demo-disk for demo (derived from luo).
+lab_build_disk() {
+  if [ "$1" = demo ]; then "$LAB_DIR/demo-disk"; else "$LAB_DIR/disk" "$1"; fi
 }
 
 # A scratch directory inside the cache (same filesystem, so a finished build is renamed into place).

@@ -65,7 +65,7 @@ def repo(tmp_path):
     executable(str(root / 'lab' / 'disk'), DISK)
     executable(str(root / '.venv' / 'bin' / 'molecule'), MOLECULE)
     executable(str(root / 'bench' / 'run'), BENCH)
-    for name, variants in (('faults', ['luo', 'luo']), ('rollout', ['plain', 'plain']), ('uefi', ['efi-grub', 'efi-sdboot']),
+    for name, variants in (('faults_fleet', ['luo', 'luo']), ('rollout', ['plain', 'plain']), ('uefi', ['efi-grub', 'efi-sdboot']),
                            ('lab', ['luo']), ('_shared', [])):
         (root / 'molecule' / name).mkdir(parents=True)
         if variants:
@@ -89,32 +89,32 @@ def test_disks_first_then_every_scenario_in_two_lanes_longest_first(repo):
     assert done.returncode == 0, done.stderr
     assert calls[0] == 'rootfs'
     assert sorted(calls[1:5]) == ['disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
-    assert sorted(calls[5:]) == ['molecule faults', 'molecule lab', 'molecule rollout', 'molecule uefi']
-    assert 'molecule-all: 2 lane(s), longest expected first: faults rollout uefi lab' in done.stdout
-    assert re.search(r'^molecule-all: lane \d: faults started$', done.stdout, re.M)
+    assert sorted(calls[5:]) == ['molecule faults_fleet', 'molecule lab', 'molecule rollout', 'molecule uefi']
+    assert 'molecule-all: 2 lane(s), longest expected first: faults_fleet rollout uefi lab' in done.stdout
+    assert re.search(r'^molecule-all: lane \d: faults_fleet started$', done.stdout, re.M)
     assert '_shared' not in done.stdout
     assert done.stdout.rstrip().endswith('molecule-all: 4 passed, 0 failed')
 
 
 def test_a_free_lane_takes_the_next_scenario_and_each_runs_once(repo):
-    # faults runs long: the other lane takes rollout, uefi and lab meanwhile.
+    # faults_fleet runs long: the other lane takes rollout, uefi and lab meanwhile.
     executable(str(repo / '.venv' / 'bin' / 'molecule'), MOLECULE.replace('echo "output of $name"',
-                                                                          '[ "$name" != faults ] || sleep 3; echo "output of $name"'))
+                                                                          '[ "$name" != faults_fleet ] || sleep 3; echo "output of $name"'))
     done, calls = run(repo)
     assert done.returncode == 0, done.stderr
     assert sorted(call for call in calls if call.startswith('molecule')) == [
-        'molecule faults', 'molecule lab', 'molecule rollout', 'molecule uefi']
+        'molecule faults_fleet', 'molecule lab', 'molecule rollout', 'molecule uefi']
     started = {name: lane for lane, name in re.findall(r'^molecule-all: lane (\d): (\w+) started$', done.stdout, re.M)}
-    other = {'1': '2', '2': '1'}[started['faults']]
+    other = {'1': '2', '2': '1'}[started['faults_fleet']]
     assert [started[name] for name in ('rollout', 'uefi', 'lab')] == [other] * 3
-    assert done.stdout.index('=== lab (passed') < done.stdout.index('=== faults (passed')
+    assert done.stdout.index('=== lab (passed') < done.stdout.index('=== faults_fleet (passed')
 
 
 def test_one_lane_runs_them_one_after_another(repo):
     done, calls = run(repo, LUO_MOLECULE_LANES='1')
     assert done.returncode == 0, done.stderr
     assert [call for call in calls if call.startswith('molecule')] == [
-        'molecule faults', 'molecule rollout', 'molecule uefi', 'molecule lab']
+        'molecule faults_fleet', 'molecule rollout', 'molecule uefi', 'molecule lab']
 
 
 def test_a_failed_scenario_is_printed_whole_with_its_console_tails_and_the_others_still_run(repo):
