@@ -61,6 +61,8 @@ def repo(tmp_path):
     root = tmp_path / 'repo'
     (root / 'tools').mkdir(parents=True)
     shutil.copy(os.path.join(REPO, 'tools', 'molecule-all'), str(root / 'tools' / 'molecule-all'))
+    (root / 'lab').mkdir()
+    shutil.copy(os.path.join(REPO, 'lab', 'lib.sh'), str(root / 'lab' / 'lib.sh'))
     executable(str(root / 'lab' / 'rootfs'), ROOTFS)
     executable(str(root / 'lab' / 'disk'), DISK)
     executable(str(root / '.venv' / 'bin' / 'molecule'), MOLECULE)
