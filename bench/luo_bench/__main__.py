@@ -16,7 +16,7 @@ from .guest_lines import GuestLinesError
 from .hv_report import HV_LABELS, hv_targets, markdown_hv, plot_hv, summarise_hv
 from .hypervisor import HV_METHODS, HvBench
 from .methods import METHODS, UEFI_METHODS, Bench
-from .report import FULL_ONLY, check_well_formed, markdown, summarise, write_plots
+from .report import FULL_ONLY, check_state, check_well_formed, markdown, summarise, write_plots
 from .timeline import TimelineError
 from .vm import BenchError, Vm
 
@@ -184,7 +184,7 @@ def measure_hv(args, results, workdir, log):
         results['vm_hv'] = {'mem_mib': vm.info['mem_mib'], 'kernels': bench.kernels, 'qemu': None}
         for run in range(args.hv_runs):
             for size in rotate(args.hv_sizes, run):
-                bench.set_guest_size(size)  # installs QEMU the first time
+                bench.set_guest_size(size)
                 results['vm_hv']['qemu'] = results['vm_hv']['qemu'] or vm.ssh('qemu-system-x86_64 --version').splitlines()[0]
                 for method in HV_METHODS:  # the role's guest first, then the managed-save one
                     results['hv_samples'].append(bench.measure_hv(method, run))
@@ -232,7 +232,7 @@ def report_again(args):
     args.out, args.smoke = os.path.dirname(os.path.abspath(args.report)), results['smoke']
     results['summary'] = summarise_all(results)
     write_results(args, results, lambda message: print(message, file=sys.stderr))
-    return 1 if check_well_formed(results) else 0
+    return 1 if check_well_formed(results) or check_state(results) else 0
 
 
 def main(argv=None):
@@ -269,7 +269,10 @@ def main(argv=None):
                 problems.append('%s-%s.png is not a PNG file' % (stamp_path, plot))
     for problem in problems:
         log('malformed results: %s' % problem)
-    if results['error'] or problems:
+    wrong = check_state(results)
+    for problem in wrong:
+        log('wrong state: %s' % problem)
+    if results['error'] or problems or wrong:
         return 1
     log('done; the logs of this run are in %s' % workdir)
     return 0

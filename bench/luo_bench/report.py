@@ -18,6 +18,8 @@ METHOD_LABELS = {
 }
 # Measured in full runs only: the smoke run keeps the UEFI live update, beside the BIOS one.
 FULL_ONLY = ('cold_reboot_uefi',)
+# The methods that carry the demo's state (LUO, or the disk for the round trip); the others rebuild it.
+KEEPS_STATE = ('live_update', 'raw_kexec', 'disk_round_trip', 'live_update_uefi')
 PHASE_COLORS = {
     'dump': '#8c564b', 'stopping': '#1f77b4', 'exit': '#aec7e8', 'systemd_shutdown': '#9edae5', 'kexec': '#ff7f0e',
     'shutdown_firmware_grub': '#7f7f7f', 'kernel': '#2ca02c', 'userspace': '#98df8a', 'service_start': '#d62728',
@@ -423,4 +425,24 @@ def check_well_formed(results):
     problems += ['no sample of %s' % method for method in wanted if method not in seen]
     if 'host' in parts and not results.get('keeper'):
         problems.append('no luo-state sample')
+    return problems
+
+
+def check_state(results):
+    """Samples whose state went the wrong way: empty when every method did what it is compared for.
+
+    A method that carries the state must have kept it and one that rebuilds it must have lost it (else
+    the tables compare the wrong things); every nested guest must come back with its counter and memory."""
+    problems = []
+    for sample in results.get('samples', []):
+        want = sample.get('method') in KEEPS_STATE
+        if sample.get('state_kept') is not want:
+            problems.append('sample %s/%s at %s MiB: the demo state was %s, it must be %s'
+                            % (sample.get('method'), sample.get('run'), sample.get('size_mib'),
+                               'kept' if sample.get('state_kept') else 'lost', 'kept' if want else 'lost'))
+    for sample in results.get('hv_samples', []):
+        guest = sample.get('guest') or {}
+        if not (guest.get('kept') and guest.get('memory_ok')):
+            problems.append('hypervisor sample %s/%s at %s MiB: the guest did not go on with its counter and memory'
+                            % (sample.get('method'), sample.get('run'), sample.get('size_mib')))
     return problems

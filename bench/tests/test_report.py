@@ -146,6 +146,29 @@ def test_well_formed_results_and_what_is_missing():
                                              'no sample of cold_reboot', 'no luo-state sample']
 
 
+def test_state_must_be_kept_by_the_methods_that_carry_it_and_lost_by_the_others():
+    good = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    good['hv_samples'] = [{'method': 'hv_save_kexec', 'size_mib': 64, 'run': 0, 'guest': {'kept': True, 'memory_ok': True}}]
+    assert report.check_state(good) == []
+    bad = json.loads(json.dumps(good))
+    bad['samples'][1]['state_kept'] = False  # raw_kexec lost it
+    bad['samples'][2]['state_kept'] = True   # kexec_no_state kept it
+    bad['hv_samples'][0]['guest']['memory_ok'] = False
+    assert report.check_state(bad) == [
+        'sample raw_kexec/0 at 64 MiB: the demo state was lost, it must be kept',
+        'sample kexec_no_state/0 at 64 MiB: the demo state was kept, it must be lost',
+        'hypervisor sample hv_save_kexec/0 at 64 MiB: the guest did not go on with its counter and memory']
+
+
+def test_a_report_made_again_fails_on_a_sample_whose_state_went_the_wrong_way(tmp_path):
+    results = results_of(full_samples(), [keeper_sample('files', 2.0, 3.0)])
+    del results['summary']
+    results['samples'][0]['state_kept'] = False
+    path = tmp_path / 'x.json'
+    path.write_text(json.dumps(results))
+    assert main(['--report', str(path)]) == 1
+
+
 def test_plan_rotates_sizes_and_methods_and_keeps_base_only_methods_at_the_smallest_size():
     runs = list(plan(2, [64, 1024]))
     assert [(run, size) for run, size, _methods in runs] == [(0, 64), (0, 1024), (1, 1024), (1, 64)]

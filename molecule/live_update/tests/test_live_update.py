@@ -3,6 +3,8 @@
 """After converge: the VM runs 7.3.4 after one live update, with the demo memfd byte for byte."""
 from __future__ import annotations
 
+import json
+
 
 def test_runs_the_new_kernel(host):
     assert host.check_output('uname -r') == '7.3.4'
@@ -22,3 +24,18 @@ def test_demo_state_came_back_byte_for_byte(host):
 
 def test_nothing_is_left_staged(host):
     assert host.file('/sys/kernel/kexec_loaded').content_string.strip() == '0'
+
+
+def test_luo_is_still_on(host):
+    assert host.check_output('stat -c %F /dev/liveupdate') == 'character special file'
+    cmdline = host.file('/proc/cmdline').content_string.split()
+    assert 'liveupdate=on' in cmdline
+    assert 'kho=on' in cmdline
+
+
+def test_demo_state_is_in_the_fd_store_again_and_the_service_answers_it(host):
+    entries = json.loads(host.check_output('systemd-analyze fdstore luo-demo-memfd.service --json=short'))
+    assert [entry['fdname'] for entry in entries] == ['demo-state']
+    answer = host.check_output(
+        "python3 -c 'import socket; print(socket.create_connection((\"127.0.0.1\", 8089), 5).recv(128).decode().strip())'")
+    assert answer == host.file('/root/sha256.before').content_string.strip()

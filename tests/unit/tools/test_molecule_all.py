@@ -1,7 +1,7 @@
 # Copyright (c) 2026 luo.liveupdate contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""tools/molecule-all's own logic: disks before lanes, scenarios longest first to whichever lane is free,
-failures reported whole.
+"""tools/molecule-all's own logic: the root filesystem first, each job's own disks before it, scenarios
+longest first to whichever lane is free, failures reported whole.
 
 The script runs for real on a copy of the repository layout whose lab scripts and molecule are small
 stand-ins that record what they were asked and fail on demand: what the lab really does is tested by
@@ -25,6 +25,7 @@ echo rootfs >> "$REPO_LOG"
 echo /cache/rootfs
 """
 DISK = """#!/bin/bash
+[ "$1" != "$SLOW_DISK" ] || sleep 3
 echo "disk $1" >> "$REPO_LOG"
 [ "$1" != "$FAIL_DISK" ] || { echo "first boot of $1 failed" >&2; exit 1; }
 echo "/cache/$1.img"
@@ -78,7 +79,7 @@ def repo(tmp_path):
 
 def run(repo, *args, **env):
     log = repo / 'calls.log'
-    environ = dict(os.environ, REPO_LOG=str(log), FAIL_ROOTFS='', FAIL_DISK='', FAIL_SCENARIO='', FAIL_BENCH='')
+    environ = dict(os.environ, REPO_LOG=str(log), FAIL_ROOTFS='', FAIL_DISK='', SLOW_DISK='', FAIL_SCENARIO='', FAIL_BENCH='')
     environ.update(env)
     done = subprocess.run([str(repo / 'tools' / 'molecule-all')] + list(args), cwd=str(repo), env=environ,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -86,16 +87,37 @@ def run(repo, *args, **env):
     return done, calls
 
 
-def test_disks_first_then_every_scenario_in_two_lanes_longest_first(repo):
+VARIANTS = {'faults_fleet': ['luo'], 'rollout': ['plain'], 'uefi': ['efi-grub', 'efi-sdboot'], 'lab': ['luo']}
+
+
+def assert_disks_before_each_scenario(calls):
+    for name, variants in VARIANTS.items():
+        if 'molecule %s' % name in calls:
+            started = calls.index('molecule %s' % name)
+            assert all('disk %s' % variant in calls[:started] for variant in variants), (name, calls)
+
+
+def test_rootfs_first_then_every_scenario_after_its_disks_in_two_lanes_longest_first(repo):
     done, calls = run(repo)
     assert done.returncode == 0, done.stderr
-    assert calls[0] == 'rootfs'
-    assert sorted(calls[1:5]) == ['disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
-    assert sorted(calls[5:]) == ['molecule faults_fleet', 'molecule lab', 'molecule rollout', 'molecule uefi']
+    assert calls[0] == 'rootfs' and calls.count('rootfs') == 1
+    assert sorted(set(call for call in calls if call.startswith('disk'))) == ['disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
+    assert sorted(call for call in calls if call.startswith('molecule')) == [
+        'molecule faults_fleet', 'molecule lab', 'molecule rollout', 'molecule uefi']
+    assert_disks_before_each_scenario(calls)
     assert 'molecule-all: 2 lane(s), longest expected first: faults_fleet rollout uefi lab' in done.stdout
     assert re.search(r'^molecule-all: lane \d: faults_fleet started$', done.stdout, re.M)
     assert '_shared' not in done.stdout
     assert done.stdout.rstrip().endswith('molecule-all: 4 passed, 0 failed')
+
+
+def test_a_scenario_whose_disks_are_ready_does_not_wait_for_another_disk(repo):
+    # The luo disk is slow to build: faults_fleet waits for it, the other lane runs rollout and uefi meanwhile.
+    done, calls = run(repo, SLOW_DISK='luo')
+    assert done.returncode == 0, done.stderr
+    assert calls.index('molecule rollout') < calls.index('disk luo')
+    assert calls.index('molecule uefi') < calls.index('molecule faults_fleet')
+    assert_disks_before_each_scenario(calls)
 
 
 def test_a_free_lane_takes_the_next_scenario_and_each_runs_once(repo):
@@ -130,12 +152,17 @@ def test_a_failed_scenario_is_printed_whole_with_its_console_tails_and_the_other
     assert 'molecule-all: failed: rollout' in done.stderr
 
 
-def test_a_disk_that_cannot_be_built_stops_before_any_scenario(repo):
-    done, calls = run(repo, FAIL_DISK='efi-sdboot')
+def test_a_disk_that_cannot_be_built_fails_the_scenarios_that_boot_it_and_only_them(repo):
+    done, calls = run(repo, FAIL_DISK='luo')
     assert done.returncode == 1
-    assert 'first boot of efi-sdboot failed' in done.stderr
-    assert 'cannot build the efi-sdboot lab disk' in done.stderr
-    assert not [call for call in calls if call.startswith('molecule')]
+    assert 'first boot of luo failed' in done.stdout
+    assert 'cannot build the luo lab disk' in done.stdout
+    # Built once: the second scenario that boots it fails at once.
+    assert calls.count('disk luo') == 1
+    assert 'the luo lab disk could not be built' in done.stdout
+    assert sorted(call for call in calls if call.startswith('molecule')) == ['molecule rollout', 'molecule uefi']
+    assert 'molecule-all: failed: faults_fleet lab' in done.stderr
+    assert 'molecule-all: 2 passed, 2 failed' in done.stdout
 
 
 def test_a_root_filesystem_that_cannot_be_built_stops_everything(repo):
@@ -154,12 +181,16 @@ def test_only_the_named_scenarios_and_their_disks(repo):
 def test_the_bench_smoke_run_is_two_more_jobs_in_the_lanes_with_its_disks(repo):
     done, calls = run(repo, '--bench-smoke', 'lab')
     assert done.returncode == 0, done.stderr
-    assert calls[0] == 'rootfs' and sorted(calls[1:3]) == ['disk efi-grub', 'disk luo']
+    assert calls[0] == 'rootfs' and sorted(set(call for call in calls if call.startswith('disk'))) == ['disk efi-grub', 'disk luo']
     # Two at once: each its own VM name (bench/run destroys its VMs at the end) and results directory.
-    assert sorted(calls[3:]) == ['bench --smoke --parts host,uefi --vm luo-bench --out build/bench-smoke',
-                                 'bench --smoke --parts hv --vm luo-bench-hvsmoke --out build/bench-smoke-hv',
-                                 'molecule lab']
+    jobs = sorted(call for call in calls if not call.startswith(('rootfs', 'disk')))
+    assert jobs == ['bench --smoke --parts host,uefi --vm luo-bench --out build/bench-smoke',
+                    'bench --smoke --parts hv --vm luo-bench-hvsmoke --out build/bench-smoke-hv',
+                    'molecule lab']
     assert 'longest expected first: bench-smoke bench-smoke-hv lab' in done.stdout
+    # Each job waits only for the disks it boots: the hypervisor part boots no UEFI disk.
+    hv_log = done.stdout[done.stdout.index('=== bench-smoke-hv ('):]
+    assert 'luo disk ready' in hv_log and 'efi-grub' not in hv_log.split('===')[2]
     for name, part in (('bench-smoke', 'host,uefi'), ('bench-smoke-hv', 'hv')):
         assert 'molecule-all: === %s (passed after' % name in done.stdout and 'bench table of %s' % part in done.stdout
     assert re.search(r'times: lab \d+s, bench-smoke \d+s, bench-smoke-hv \d+s', done.stdout)
@@ -193,7 +224,8 @@ def test_disks_only_builds_the_scenarios_disks_and_runs_nothing_else(repo):
     (repo / 'build' / 'molecule-logs' / 'faults.log').write_text('a lane of the lab stage writes here\n')
     done, calls = run(repo, '--disks-only', LUO_MOLECULE_LANES='1')
     assert done.returncode == 0, done.stderr
-    assert calls == ['rootfs', 'disk efi-grub', 'disk efi-sdboot', 'disk luo', 'disk plain']
+    # In the order the lab stage's jobs start, longest expected first, each once.
+    assert calls == ['rootfs', 'disk luo', 'disk plain', 'disk efi-grub', 'disk efi-sdboot']
     assert 'lane' not in done.stdout
     # The lab stage's logs are left alone: a build beside the first stages may still run when it starts.
     assert (repo / 'build' / 'molecule-logs' / 'faults.log').exists()
