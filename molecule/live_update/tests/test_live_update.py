@@ -34,6 +34,7 @@ def test_luo_is_still_on(host):
 
 
 def test_demo_state_is_in_the_fd_store_again_and_the_service_answers_it(host):
+    assert host.service('luo-demo-memfd.service').is_running
     entries = json.loads(host.check_output('systemd-analyze fdstore luo-demo-memfd.service --json=short'))
     assert [entry['fdname'] for entry in entries] == ['demo-state']
     answer = host.check_output(
